@@ -1,0 +1,71 @@
+"""The FastAPI application: API routers, pages, static files, one error handler."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from wangge import __version__
+from wangge.config import PACKAGE_ROOT, Settings, get_settings
+from wangge.kit.db import create_engine, create_sessionmaker
+from wangge.kit.errors import WanggeError
+from wangge.kit.web import Session
+from wangge.org.endpoints import router as regions_router
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_engine(settings.database_url)
+        app.state.engine = engine
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(title="Wangge 网格", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+
+    @app.exception_handler(WanggeError)
+    async def _domain_error(_: Request, exc: WanggeError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")),
+             "reason": e["msg"]}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "request", "reason": "invalid"}
+        return JSONResponse(
+            {"error": "invalid_input", "message": f"{first['field']}: {first['reason']}",
+             "field": first["field"], "reason": first["reason"], "errors": errors},
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = "not_found" if exc.status_code == 404 else "http_error"
+        return JSONResponse({"error": code, "message": str(exc.detail)},
+                            status_code=exc.status_code)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz(session: Session) -> dict[str, str]:
+        """Liveness and database reachability."""
+        await session.execute(text("SELECT 1"))
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(regions_router)
+    app.mount("/static", StaticFiles(directory=PACKAGE_ROOT / "web" / "static"), name="static")
+    return app

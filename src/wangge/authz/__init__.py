@@ -1,0 +1,1 @@
+"""Authorisation: subjects, permissions and the one scoping choke point (``scope.readable``)."""

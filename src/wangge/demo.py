@@ -1,0 +1,34 @@
+"""Prepares the Xinxiang demo: divisions, grids with polygons, staff (all idempotent)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wangge.models import Region
+from wangge.org.divisions import Selection
+from wangge.org.service import org_service
+
+CITY = "4107"
+SEED = 7
+
+
+async def is_prepared(engine: AsyncEngine, city: str = CITY) -> bool:
+    async with engine.connect() as conn:
+        n = await conn.scalar(
+            select(func.count()).select_from(Region).where(
+                Region.level == "grid", Region.code.startswith(city)
+            )
+        )
+    return bool(n)
+
+
+async def prepare(
+    engine: AsyncEngine, seed: int = SEED, city: str = CITY,
+    say: Callable[[str], None] = lambda _: None,
+) -> None:
+    """Loads the city's divisions and generates its grids, shapes and staff."""
+    n = await org_service.load_divisions(engine, Selection(province=city[:2], city=city))
+    say(f"divisions: {n:,} regions")

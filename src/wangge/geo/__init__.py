@@ -1,0 +1,1 @@
+"""Geography: coordinate systems and the point→grid index."""

@@ -1,0 +1,49 @@
+"""Helpers for CLI commands: run a coroutine against the configured database, progress bars."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from wangge.config import get_settings
+from wangge.kit.db import create_engine
+from wangge.kit.errors import WanggeError
+
+T = TypeVar("T")
+console = Console(stderr=True)
+
+
+def run_with_engine(work: Callable[[AsyncEngine], Awaitable[T]], url: str | None = None) -> T:
+    """Runs ``work(engine)``; a domain error becomes one line on stderr and exit code 2."""
+
+    async def main() -> T:
+        engine = create_engine(url or get_settings().database_url)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    try:
+        return asyncio.run(main())
+    except WanggeError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """A Rich progress bar on stderr; yields ``advance(n)``."""
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=console, transient=False,
+    ) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)

@@ -1,0 +1,1 @@
+"""Organisation of the territory: regions, grids, geometry, staff and their posts (3+N)."""

@@ -1,0 +1,1 @@
+"""Pages (Jinja2 + htmx + Leaflet), templates and static files."""
