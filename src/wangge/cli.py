@@ -60,5 +60,31 @@ def serve(
                 port=port or settings.port)
 
 
+@app.command()
+def demo(
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve", help="Serve when ready")] = True,
+) -> None:
+    """Migrates, prepares the Xinxiang demo if it is not there yet, and serves it."""
+    from wangge.demo import CITY, SEED, is_prepared, prepare
+
+    settings = get_settings()
+    migrate.upgrade(settings.database_url)
+
+    async def work(engine: AsyncEngine) -> None:
+        if await is_prepared(engine):
+            console.print("Xinxiang demo already prepared")
+            return
+        started = time.perf_counter()
+        await prepare(engine, seed=SEED, city=CITY, say=console.print)
+        console.print(f"Xinxiang demo prepared in {time.perf_counter() - started:.0f} s")
+
+    run_with_engine(work)
+    url = f"http://{settings.host}:{settings.port}/"
+    console.print(f"\n[bold]Wangge is ready:[/bold] {url}")
+    console.print("Log-in arrives with accounts (issue #3); until then every page is open.")
+    if serve_after:
+        serve(host=None, port=None)
+
+
 if __name__ == "__main__":
     app()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from wangge.models import Region
+from wangge.models import Post
 from wangge.org.divisions import Selection
 from wangge.org.service import org_service
 
@@ -16,10 +16,11 @@ SEED = 7
 
 
 async def is_prepared(engine: AsyncEngine, city: str = CITY) -> bool:
+    """True when the last step of ``prepare`` (staff posts at grids) has run for the city."""
     async with engine.connect() as conn:
         n = await conn.scalar(
-            select(func.count()).select_from(Region).where(
-                Region.level == "grid", Region.code.startswith(city)
+            select(func.count()).select_from(Post).where(
+                Post.region_code.startswith(city), func.length(Post.region_code) == 15
             )
         )
     return bool(n)

@@ -1,0 +1,170 @@
+"""UI strings: one catalogue, a dict per language (see docs/decisions/0006-ui-language.md).
+
+Chinese is the default; English is a switch (``?lang=en`` sets a cookie). Keys are English
+identifiers; every language must define every key (a test checks this).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+LANGUAGES: Final = ("zh", "en")
+DEFAULT_LANGUAGE: Final = "zh"
+COOKIE: Final = "wangge_lang"
+
+CATALOGUE: Final[dict[str, dict[str, str]]] = {
+    "zh": {
+        "product": "网格 Wangge",
+        "tagline": "基层网格化治理",
+        "html_lang": "zh-CN",
+        "switch_to": "English",
+        "switch_label": "切换语言",
+        "skip_to_content": "跳到正文",
+        "breadcrumbs": "位置",
+        "map": "地图",
+        "map_hint": "悬停查看名称，点击进入下一级",
+        "map_no_shapes": "暂无边界数据，请从列表进入下一级。",
+        "map_loading": "正在加载地图…",
+        "map_failed": "地图加载失败。",
+        "synthetic_note": "乡镇以下边界为示意（合成数据），非官方边界。",
+        "beneath": "辖区统计",
+        "children": "下级区划",
+        "filter_children": "按名称或代码筛选",
+        "no_children": "没有下级区划。",
+        "no_match": "没有匹配的区划。",
+        "name": "名称",
+        "code": "代码",
+        "kind": "类型",
+        "households": "户数",
+        "team": "网格“3+N”队伍",
+        "team_empty": "该网格尚未配备人员。",
+        "posts_here": "本级岗位",
+        "posts_empty": "本级暂无岗位人员。",
+        "role": "岗位",
+        "title": "职务",
+        "organisation": "单位",
+        "person": "姓名",
+        "staff_no": "工号",
+        "not_found_title": "找不到该区划",
+        "not_found_body": "代码为 {code} 的区划不存在，或您无权查看。",
+        "back_home": "返回首页",
+        "no_data_title": "尚未加载区划数据",
+        "no_data_body": "请先运行 “wangge demo” 或 “wangge divisions load --city 4107”。",
+        "footer": "区划代码：国家统计局 2023 统计用区划代码；网格、人员为演示用合成数据。",
+        "people_unit": "人",
+        "households_unit": "户",
+    },
+    "en": {
+        "product": "网格 Wangge",
+        "tagline": "Grid-based community governance",
+        "html_lang": "en",
+        "switch_to": "中文",
+        "switch_label": "Switch language",
+        "skip_to_content": "Skip to content",
+        "breadcrumbs": "Breadcrumbs",
+        "map": "Map",
+        "map_hint": "Hover for a name, click to drill down",
+        "map_no_shapes": "No boundaries yet; use the list to drill down.",
+        "map_loading": "Loading map…",
+        "map_failed": "The map could not be loaded.",
+        "synthetic_note": "Boundaries below county level are synthetic (illustrative, not official).",
+        "beneath": "Beneath this region",
+        "children": "Subdivisions",
+        "filter_children": "Filter by name or code",
+        "no_children": "No subdivisions.",
+        "no_match": "No subdivision matches.",
+        "name": "Name",
+        "code": "Code",
+        "kind": "Type",
+        "households": "Households",
+        "team": "Grid \u201c3+N\u201d team",
+        "team_empty": "No staff assigned to this grid yet.",
+        "posts_here": "Posts at this level",
+        "posts_empty": "No posts held at this level yet.",
+        "role": "Role",
+        "title": "Title",
+        "organisation": "Organisation",
+        "person": "Name",
+        "staff_no": "Staff no.",
+        "not_found_title": "Region not found",
+        "not_found_body": "There is no region with code {code}, or you may not view it.",
+        "back_home": "Back to the start",
+        "no_data_title": "No regions loaded yet",
+        "no_data_body": "Run \u201cwangge demo\u201d or \u201cwangge divisions load --city 4107\u201d first.",
+        "footer": "Division codes: NBS 2023 statistical division codes; grids and staff are "
+                  "synthetic demo data.",
+        "people_unit": "",
+        "households_unit": "",
+    },
+}
+
+# Level names: singular (a region's own level) and the label of a count beneath it.
+LEVEL_LABELS: Final[dict[str, dict[str, str]]] = {
+    "zh": {"province": "省", "city": "市", "county": "县(区)", "township": "乡镇(街道)",
+           "village": "村(社区)", "grid": "网格"},
+    "en": {"province": "Province", "city": "City", "county": "County/District",
+           "township": "Township/Street", "village": "Village/Community", "grid": "Grid"},
+}
+COUNT_LABELS: Final[dict[str, dict[str, str]]] = {
+    "zh": {"county": "县(区)", "township": "乡镇(街道)", "village": "村(社区)", "grid": "网格",
+           "staff": "人员"},
+    "en": {"county": "Counties", "township": "Townships", "village": "Villages", "grid": "Grids",
+           "staff": "Staff"},
+}
+KIND_LABELS: Final[dict[str, dict[str, str]]] = {
+    "zh": {"district": "区", "county": "县", "county_city": "县级市", "zone": "功能区",
+           "street": "街道", "town": "镇", "township": "乡", "other": "其他",
+           "community": "社区", "village": "村", "urban": "城镇网格", "rural": "农村网格"},
+    "en": {"district": "District", "county": "County", "county_city": "County-level city",
+           "zone": "Functional zone", "street": "Street", "town": "Town", "township": "Township",
+           "other": "Other", "community": "Community", "village": "Village",
+           "urban": "Urban grid", "rural": "Rural grid"},
+}
+ROLE_LABELS: Final[dict[str, dict[str, str]]] = {
+    "zh": {"admin": "系统管理员", "commander": "指挥长", "analyst": "分析员",
+           "grid_leader": "网格长", "deputy_grid_leader": "副网格长", "grid_member": "网格员",
+           "grid_support": "N（专业力量）", "department_officer": "部门人员"},
+    "en": {"admin": "Administrator", "commander": "Commander", "analyst": "Analyst",
+           "grid_leader": "Grid leader", "deputy_grid_leader": "Deputy grid leader",
+           "grid_member": "Grid member", "grid_support": "N (supporting services)",
+           "department_officer": "Department officer"},
+}
+SERVICE_LABELS: Final[dict[str, dict[str, str]]] = {
+    "zh": {"government": "政务", "police": "警务", "social": "社务", "other": "其他"},
+    "en": {"government": "Government", "police": "Police", "social": "Community",
+           "other": "Other"},
+}
+
+
+def normalise_language(value: str | None) -> str | None:
+    """The supported language a ``lang`` value names (``zh-CN`` → ``zh``), or None."""
+    if not value:
+        return None
+    base = value.strip().lower().split("-", 1)[0].split("_", 1)[0]
+    return base if base in LANGUAGES else None
+
+
+class Translator:
+    """Looks up UI strings for one language; falls back to the key so a gap shows, not crashes."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang if lang in LANGUAGES else DEFAULT_LANGUAGE
+
+    def __call__(self, key: str, **values: object) -> str:
+        text = CATALOGUE[self.lang].get(key, key)
+        return text.format(**values) if values else text
+
+    def level(self, level: str) -> str:
+        return LEVEL_LABELS[self.lang].get(level, level)
+
+    def count(self, level: str) -> str:
+        return COUNT_LABELS[self.lang].get(level, level)
+
+    def kind(self, kind: str | None) -> str:
+        return KIND_LABELS[self.lang].get(kind, kind) if kind else ""
+
+    def role(self, role: str) -> str:
+        return ROLE_LABELS[self.lang].get(role, role)
+
+    def service(self, service: str | None) -> str:
+        return SERVICE_LABELS[self.lang].get(service, service) if service else ""
