@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Select, and_, false, or_
 
-S = TypeVar("S", bound=Select[Any])
+S = TypeVar("S", bound=Select)
 
 
 def prefix_end(prefix: str) -> str | None:

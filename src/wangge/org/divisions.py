@@ -180,6 +180,7 @@ async def write_regions(
 async def _copy_upsert(conn: AsyncConnection, rows: list[Row], progress: Progress | None) -> None:
     raw = await conn.get_raw_connection()
     driver = raw.driver_connection
+    assert driver is not None
     now = utcnow()
     async with driver.cursor() as cur:
         await cur.execute(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from typing import TypeVar
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -12,13 +13,15 @@ from wangge.authz.scope import Subject, in_subtree, readable
 from wangge.models import Organisation, Person, Post, Region, RegionShape
 from wangge.models.post import GRID_ROLES
 
+T = TypeVar("T")
+
 
 class RegionRepository:
     def __init__(self, session: AsyncSession, subject: Subject) -> None:
         self.session = session
         self.subject = subject
 
-    def _regions(self) -> Select[tuple[Region]]:
+    def _regions(self) -> Select[Region]:
         return readable(self.subject, select(Region), Region.code)
 
     async def get(self, code: str) -> Region | None:
@@ -31,6 +34,13 @@ class RegionRepository:
     async def children(self, code: str) -> list[Region]:
         rows = await self.session.scalars(
             self._regions().where(Region.parent_code == code).order_by(Region.code)
+        )
+        return list(rows)
+
+    async def subtree(self, code: str) -> list[Region]:
+        """Region ``code`` and everything beneath it, in code order."""
+        rows = await self.session.scalars(
+            self._regions().where(in_subtree(Region.code, code)).order_by(Region.code)
         )
         return list(rows)
 
@@ -119,3 +129,63 @@ class RegionRepository:
             Post.region_code,
         )
         return [(p, person, org) for p, person, org in (await self.session.execute(stmt)).tuples()]
+
+
+def _chunks(values: Sequence[T], size: int = 1000) -> list[Sequence[T]]:
+    return [values[i : i + size] for i in range(0, len(values), size)]
+
+
+class StaffRepository:
+    """Look-ups that staff imports validate against."""
+
+    def __init__(self, session: AsyncSession, subject: Subject) -> None:
+        self.session = session
+        self.subject = subject
+
+    async def region_levels(self, codes: Sequence[str]) -> dict[str, str]:
+        """Level of each of ``codes`` that exists (and is readable)."""
+        out: dict[str, str] = {}
+        for chunk in _chunks(sorted(set(codes))):
+            stmt = readable(self.subject, select(Region.code, Region.level)
+                            .where(Region.code.in_(chunk)), Region.code)
+            out.update((await self.session.execute(stmt)).tuples().all())
+        return out
+
+    async def organisation_ids(self, codes: Sequence[str]) -> dict[str, int]:
+        """Id of each organisation code that exists (and is readable)."""
+        out: dict[str, int] = {}
+        for chunk in _chunks(sorted(set(codes))):
+            stmt = readable(self.subject, select(Organisation.code, Organisation.id)
+                            .where(Organisation.code.in_(chunk)), Organisation.region_code)
+            out.update((await self.session.execute(stmt)).tuples().all())
+        return out
+
+    async def people_by_staff_no(self, staff_nos: Sequence[str]) -> dict[str, tuple[int, bool]]:
+        """(id, synthetic) of each staff number already taken.
+
+        Not scoped: staff numbers are unique system-wide, so an upsert must see every holder.
+        """
+        out: dict[str, tuple[int, bool]] = {}
+        for chunk in _chunks(sorted(set(staff_nos))):
+            rows = await self.session.execute(
+                select(Person.staff_no, Person.id, Person.synthetic)
+                .where(Person.staff_no.in_(chunk))
+            )
+            out.update((no, (pid, synthetic)) for no, pid, synthetic in rows)
+        return out
+
+    async def post_keys(
+        self, person_ids: Sequence[int]
+    ) -> dict[tuple[int, str, str, int | None], int]:
+        """Posts of these people, keyed by (person, role, region, organisation) → post id."""
+        out: dict[tuple[int, str, str, int | None], int] = {}
+        for chunk in _chunks(sorted(set(person_ids))):
+            stmt = readable(
+                self.subject,
+                select(Post.person_id, Post.role, Post.region_code, Post.organisation_id, Post.id)
+                .where(Post.person_id.in_(chunk)),
+                Post.region_code,
+            )
+            for person, role, region, org, post_id in await self.session.execute(stmt):
+                out[(person, role, region, org)] = post_id
+        return out
