@@ -3,7 +3,6 @@ on PostgreSQL (each test in a schema of its own, dropped afterwards)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import uuid
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from wangge.config import normalise_database_url
 from wangge.kit import migrate
+from wangge.kit.cli import run_sync
 from wangge.kit.db import sync_url
 
 PG_URL = os.environ.get("WANGGE_TEST_DATABASE_URL")
@@ -87,5 +87,50 @@ def xinxiang(
         finally:
             await engine.dispose()
 
-    asyncio.run(build())
+    run_sync(build)
     return url
+
+
+def insert_plain_grids(url: str, city: str = "4107", seed: int = 0) -> int:
+    """Loads a city's divisions and adds 1-2 grid rows per village (no shapes); returns grids."""
+    import random
+
+    from sqlalchemy import insert, select
+
+    from wangge.kit.db import create_engine as create_async
+    from wangge.kit.db import utcnow
+    from wangge.models import Region
+    from wangge.org.divisions import Selection
+    from wangge.org.service import org_service
+
+    async def build() -> int:
+        engine = create_async(url)
+        try:
+            await org_service.load_divisions(engine, Selection(province=city[:2], city=city))
+            rng = random.Random(seed)
+            async with engine.begin() as conn:
+                villages = (await conn.execute(
+                    select(Region.code, Region.urban)
+                    .where(Region.level == "village", Region.code.startswith(city))
+                    .order_by(Region.code)
+                )).all()
+                rows = [
+                    {"code": f"{code}{i:03d}", "parent_code": code, "level": "grid",
+                     "name": f"第{i}网格", "kind": "urban" if urban else "rural", "urban": urban,
+                     "synthetic": True, "created_at": utcnow()}
+                    for code, urban in villages
+                    for i in range(1, 2 + (rng.random() < 0.18))
+                ]
+                await conn.execute(insert(Region), rows)
+            return len(rows)
+        finally:
+            await engine.dispose()
+
+    return run_sync(build)
+
+
+@pytest.fixture
+def city_with_grids(database: str) -> str:
+    """URL of a database with Xinxiang's divisions and plain grid rows (fast staff tests)."""
+    insert_plain_grids(database)
+    return database

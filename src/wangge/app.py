@@ -14,10 +14,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wangge import __version__
 from wangge.config import PACKAGE_ROOT, Settings, get_settings
+from wangge.geo.endpoints import router as grids_router
 from wangge.kit.db import create_engine, create_sessionmaker
 from wangge.kit.errors import WanggeError
 from wangge.kit.web import Session
 from wangge.org.endpoints import router as regions_router
+from wangge.web.pages import router as pages_router
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -67,5 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     app.include_router(regions_router)
+    app.include_router(grids_router)
+    app.include_router(pages_router)
     app.mount("/static", StaticFiles(directory=PACKAGE_ROOT / "web" / "static"), name="static")
     return app

@@ -33,3 +33,8 @@ async def prepare(
     """Loads the city's divisions and generates its grids, shapes and staff."""
     n = await org_service.load_divisions(engine, Selection(province=city[:2], city=city))
     say(f"divisions: {n:,} regions")
+    g = await org_service.generate_grids(engine, city, seed)
+    say(f"grids: {g.grids:,} grids in {g.villages:,} villages, {g.shapes:,} shapes")
+    # Staff stay last: they are planned on the grids generated above.
+    plan = await org_service.generate_staff(engine, city, seed)
+    say(f"staff: {len(plan.people):,} people in {len(plan.posts):,} posts")

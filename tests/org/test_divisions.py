@@ -74,7 +74,7 @@ class TestLoadXinxiang:
             kinds = dict((await conn.execute(
                 select(Region.code, Region.kind).where(Region.code.in_(
                     ["410702", "410721", "410781", "410771", "410702001", "410721101"]))
-            )).tuples().all())
+            )).all())
             urban = await conn.scalar(select(Region.urban).where(Region.code == "410702001016"))
         await engine.dispose()
         assert kinds == {"410702": "district", "410721": "county", "410781": "county_city",

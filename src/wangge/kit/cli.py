@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -21,6 +22,20 @@ T = TypeVar("T")
 console = Console(stderr=True)
 
 
+def run_sync(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Runs a coroutine to completion from synchronous code.
+
+    When this thread already runs an event loop (a notebook, an async test runner), the coroutine
+    gets a fresh loop in a worker thread instead of failing.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work())
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(work())).result()
+
+
 def run_with_engine(work: Callable[[AsyncEngine], Awaitable[T]], url: str | None = None) -> T:
     """Runs ``work(engine)``; a domain error becomes one line on stderr and exit code 2."""
 
@@ -32,7 +47,7 @@ def run_with_engine(work: Callable[[AsyncEngine], Awaitable[T]], url: str | None
             await engine.dispose()
 
     try:
-        return asyncio.run(main())
+        return run_sync(main)
     except WanggeError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         raise typer.Exit(2) from None

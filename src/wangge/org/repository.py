@@ -110,7 +110,7 @@ class RegionRepository:
             .order_by(Region.code),
             Region.code,
         )
-        return [(r, s) for r, s in (await self.session.execute(stmt)).tuples()]
+        return [(r, s) for r, s in await self.session.execute(stmt)]
 
     async def shape(self, code: str) -> RegionShape | None:
         stmt = readable(self.subject, select(RegionShape).where(RegionShape.code == code),
@@ -128,7 +128,7 @@ class RegionRepository:
             .order_by(Post.role, Person.name),
             Post.region_code,
         )
-        return [(p, person, org) for p, person, org in (await self.session.execute(stmt)).tuples()]
+        return [(p, person, org) for p, person, org in await self.session.execute(stmt)]
 
 
 def _chunks(values: Sequence[T], size: int = 1000) -> list[Sequence[T]]:
@@ -148,7 +148,7 @@ class StaffRepository:
         for chunk in _chunks(sorted(set(codes))):
             stmt = readable(self.subject, select(Region.code, Region.level)
                             .where(Region.code.in_(chunk)), Region.code)
-            out.update((await self.session.execute(stmt)).tuples().all())
+            out.update({code: level for code, level in await self.session.execute(stmt)})
         return out
 
     async def organisation_ids(self, codes: Sequence[str]) -> dict[str, int]:
@@ -157,21 +157,20 @@ class StaffRepository:
         for chunk in _chunks(sorted(set(codes))):
             stmt = readable(self.subject, select(Organisation.code, Organisation.id)
                             .where(Organisation.code.in_(chunk)), Organisation.region_code)
-            out.update((await self.session.execute(stmt)).tuples().all())
+            out.update({code: oid for code, oid in await self.session.execute(stmt)})
         return out
 
-    async def people_by_staff_no(self, staff_nos: Sequence[str]) -> dict[str, tuple[int, bool]]:
-        """(id, synthetic) of each staff number already taken.
+    async def people_by_staff_no(self, staff_nos: Sequence[str]) -> dict[str, int]:
+        """Id of each staff number already taken.
 
         Not scoped: staff numbers are unique system-wide, so an upsert must see every holder.
         """
-        out: dict[str, tuple[int, bool]] = {}
+        out: dict[str, int] = {}
         for chunk in _chunks(sorted(set(staff_nos))):
             rows = await self.session.execute(
-                select(Person.staff_no, Person.id, Person.synthetic)
-                .where(Person.staff_no.in_(chunk))
+                select(Person.staff_no, Person.id).where(Person.staff_no.in_(chunk))
             )
-            out.update((no, (pid, synthetic)) for no, pid, synthetic in rows)
+            out.update({no: pid for no, pid in rows})
         return out
 
     async def post_keys(

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from wangge.org import divisions
+from wangge.authz.scope import Subject
+from wangge.kit.db import create_sessionmaker, transaction
+from wangge.kit.errors import InvalidInput, NotFound
+from wangge.org import divisions, grids, staff, staff_import
 from wangge.org.divisions import Progress, Selection
+from wangge.org.repository import RegionRepository
 
 
 class OrgService:
@@ -21,6 +26,44 @@ class OrgService:
             on_read(len(rows))
         async with engine.begin() as conn:
             return await divisions.write_regions(conn, rows, progress)
+
+    async def generate_grids(
+        self, engine: AsyncEngine, city: str, seed: int, *, progress: Progress | None = None,
+    ) -> grids.GridSummary:
+        """Replaces the city's synthetic grids and region shapes in one transaction."""
+        if len(city) != 4 or not city.isdigit():
+            raise InvalidInput("city", f"{city!r} is not a 4-digit city code")
+        async with engine.begin() as conn:
+            div = await grids.read_city(conn, city)
+            await grids.ensure_grids_unreferenced(conn, city)
+            plan = await asyncio.to_thread(grids.build_plan, div, seed, progress=progress)
+            await grids.write_plan(conn, city, plan)
+        return plan.summary()
+
+    async def generate_staff(
+        self, engine: AsyncEngine, city: str, seed: int, *, progress: Progress | None = None,
+    ) -> staff.StaffPlan:
+        """Replaces the city's synthetic organisations, people and posts in one transaction."""
+        if len(city) != 4 or not city.isdigit():
+            raise InvalidInput("city", f"{city!r} is not a 4-digit city code")
+        async with transaction(create_sessionmaker(engine)) as session:
+            regions = await RegionRepository(session, Subject.everything()).subtree(city)
+            if not any(r.code == city for r in regions):
+                raise NotFound(f"region {city} not found: load its divisions first", code=city)
+            plan = staff.plan_staff(regions, city, seed)
+            await staff.write_plan(await session.connection(), city, plan, progress)
+        return plan
+
+    async def import_staff(
+        self, engine: AsyncEngine, path: Path, subject: Subject | None = None,
+    ) -> tuple[staff_import.ImportReport, staff_import.ImportResult | None]:
+        """Validates a staff file and, only if every row is valid, imports it in one transaction."""
+        async with transaction(create_sessionmaker(engine)) as session:
+            who = subject or Subject.everything()
+            report = await staff_import.validate(session, who, path)
+            if not report.ok:
+                return report, None
+            return report, await staff_import.apply(session, who, report)
 
 
 org_service = OrgService()

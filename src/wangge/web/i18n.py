@@ -24,6 +24,7 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "map": "地图",
         "map_hint": "悬停查看名称，点击进入下一级",
         "map_no_shapes": "暂无边界数据，请从列表进入下一级。",
+        "map_no_shape": "暂无边界数据。",
         "map_loading": "正在加载地图…",
         "map_failed": "地图加载失败。",
         "synthetic_note": "乡镇以下边界为示意（合成数据），非官方边界。",
@@ -65,9 +66,11 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "map": "Map",
         "map_hint": "Hover for a name, click to drill down",
         "map_no_shapes": "No boundaries yet; use the list to drill down.",
+        "map_no_shape": "No boundary yet.",
         "map_loading": "Loading map…",
         "map_failed": "The map could not be loaded.",
-        "synthetic_note": "Boundaries below county level are synthetic (illustrative, not official).",
+        "synthetic_note": "Boundaries below county level are synthetic (illustrative, "
+                          "not official).",
         "beneath": "Beneath this region",
         "children": "Subdivisions",
         "filter_children": "Filter by name or code",
@@ -90,7 +93,8 @@ CATALOGUE: Final[dict[str, dict[str, str]]] = {
         "not_found_body": "There is no region with code {code}, or you may not view it.",
         "back_home": "Back to the start",
         "no_data_title": "No regions loaded yet",
-        "no_data_body": "Run \u201cwangge demo\u201d or \u201cwangge divisions load --city 4107\u201d first.",
+        "no_data_body": "Run \u201cwangge demo\u201d or "
+                        "\u201cwangge divisions load --city 4107\u201d first.",
         "footer": "Division codes: NBS 2023 statistical division codes; grids and staff are "
                   "synthetic demo data.",
         "people_unit": "",
@@ -162,6 +166,14 @@ class Translator:
 
     def kind(self, kind: str | None) -> str:
         return KIND_LABELS[self.lang].get(kind, kind) if kind else ""
+
+    def kind_note(self, kind: str | None, name: str) -> str:
+        """The kind label, unless the (Chinese) name already says it (红旗区 is plainly a 区)."""
+        # Village names end in 村民委员会 / 居民委员会, which says it too.
+        if not kind or kind in ("village", "community") or name.endswith(
+                KIND_LABELS["zh"].get(kind, "\0")):
+            return ""
+        return self.kind(kind)
 
     def role(self, role: str) -> str:
         return ROLE_LABELS[self.lang].get(role, role)

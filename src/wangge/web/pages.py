@@ -14,7 +14,7 @@ from wangge.authz.scope import Subject
 from wangge.config import PACKAGE_ROOT, Settings
 from wangge.kit.errors import NotFound
 from wangge.kit.web import ReadSubject, Session
-from wangge.models.post import GRID_ROLES
+from wangge.models.post import GRID_ROLES, ROLES
 from wangge.org.divisions import DIVISIONS_DIR
 from wangge.org.regions import region_service
 from wangge.org.schemas import ChildOut, RegionOut, StaffPostOut
@@ -31,6 +31,8 @@ TEMPLATES = Jinja2Templates(directory=PACKAGE_ROOT / "web" / "templates")
 HOME_REGION = "4107"
 COUNT_LEVELS = ("county", "township", "village", "grid")
 LEVEL_DEPTH = {"province": 0, "city": 1, "county": 2, "township": 3, "village": 4, "grid": 5}
+
+ROLE_ORDER = ("commander", *GRID_ROLES, "department_officer", "analyst", "admin")
 
 router = APIRouter(include_in_schema=False)
 
@@ -82,9 +84,11 @@ def levels_below(level: str) -> list[str]:
     return [lv for lv in COUNT_LEVELS if LEVEL_DEPTH[lv] > depth]
 
 
-def group_team(posts: list[StaffPostOut]) -> list[tuple[str, list[StaffPostOut]]]:
-    """A grid's posts grouped by role in "3+N" order (leader, deputy, members, N, others)."""
-    order = list(GRID_ROLES) + sorted({p.role for p in posts} - set(GRID_ROLES))
+def group_posts(posts: list[StaffPostOut]) -> list[tuple[str, list[StaffPostOut]]]:
+    """Posts grouped by role: leaders, then the "3+N" roles (leader, deputy, members, N), then
+    departments and support roles."""
+    order = [role for role in ROLE_ORDER if role in ROLES]
+    order += sorted({p.role for p in posts} - set(order))
     groups = [(role, [p for p in posts if p.role == role]) for role in order]
     return [(role, members) for role, members in groups if members]
 
@@ -169,7 +173,7 @@ def _region_context(request: Request, region: RegionOut, children: list[ChildOut
         "child_levels": levels_below(child_level) if child_level else [],
         "count_levels": levels_below(region.level),
         "posts": posts,
-        "team": group_team(posts) if region.level == "grid" else [],
+        "groups": group_posts(posts),
         "map_config": {
             "code": region.code,
             "level": region.level,

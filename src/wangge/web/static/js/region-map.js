@@ -12,7 +12,7 @@
   var HUES = { province: 215, city: 215, county: 221, township: 160, village: 32, grid: 262 };
   function fillFor(level, i) {
     var hue = HUES[level] || 215;
-    var light = [52, 64, 44, 70, 58][i % 5];
+    var light = [50, 64, 42, 72, 57][i % 5];
     return "hsl(" + hue + ", 62%, " + light + "%)";
   }
 
@@ -30,7 +30,6 @@
   } else {
     el.classList.add("map-plain");
   }
-  map.setView([35.3, 113.9], 8);  // Xinxiang; replaced by the shapes' bounds below.
   el.addEventListener("click", function () { map.scrollWheelZoom.enable(); }, { once: true });
 
   var byCode = {};
@@ -41,7 +40,7 @@
     var layer = byCode[code];
     if (layer) {
       layer.setStyle(on ? { weight: 3, color: "#0f172a", fillOpacity: 0.85 }
-                        : { weight: 1, color: "#ffffff", fillOpacity: 0.62 });
+                        : { weight: 1, color: "#ffffff", fillOpacity: 0.7 });
       if (on) layer.bringToFront();
     }
     var row = rowFor(code);
@@ -61,12 +60,13 @@
         return;
       }
       var bounds = L.latLngBounds([]);
+      var layers = [];
       kids.forEach(function (f, i) {
         var layer = L.geoJSON(f, {
           style: {
-            className: "region-child level-" + f.properties.level,
+            className: "region-child level-" + f.properties.level + " code-" + f.properties.code,
             color: "#ffffff", weight: 1, fillColor: fillFor(f.properties.level, i),
-            fillOpacity: 0.62,
+            fillOpacity: 0.7,
           },
         });
         var code = f.properties.code;
@@ -74,7 +74,7 @@
         layer.on("mouseover", function () { highlight(code, true); });
         layer.on("mouseout", function () { highlight(code, false); });
         layer.on("click", function () { window.location.href = "/regions/" + code; });
-        layer.addTo(map);
+        layers.push(layer);
         layer.eachLayer(function (l) { byCode[code] = l; });
         bounds.extend(layer.getBounds());
       });
@@ -88,10 +88,12 @@
           },
         });
         if (!kids.length) layer.bindTooltip(f.properties.name, { sticky: true, className: "map-tip" });
-        layer.addTo(map);
+        layers.push(layer);
         bounds.extend(layer.getBounds());
       });
-      if (bounds.isValid()) map.fitBounds(bounds, { padding: [12, 12] });
+      // Fit before drawing and without animation, so paths are never caught mid-zoom.
+      map.fitBounds(bounds, { padding: [12, 12], animate: false });
+      layers.forEach(function (layer) { layer.addTo(map); });
       setStatus(config.children && !kids.length ? text.noShapes : "");
       el.dataset.paths = String(kids.length);
       el.dataset.ready = "1";
