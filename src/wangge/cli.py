@@ -78,6 +78,9 @@ def grids_generate(
             f"{s.households:,} households, {s.shapes:,} shapes "
             f"in {time.perf_counter() - started:.1f} s"
         )
+        if s.staff_removed:
+            console.print(f"removed {s.staff_removed:,} synthetic staff who held posts at the old "
+                          f"grids; run: wangge staff generate --city {city}")
 
     run_with_engine(work)
 

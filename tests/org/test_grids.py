@@ -225,7 +225,7 @@ class TestGenerate:
         await engine.dispose()
         assert err.value.detail["field"] == "city"
 
-    async def test_rerun_is_idempotent_and_refuses_when_staff_use_the_grids(
+    async def test_rerun_is_idempotent_drops_synthetic_staff_and_refuses_imported_posts(
         self, database: str
     ) -> None:
         engine = create_engine(database)
@@ -242,6 +242,13 @@ class TestGenerate:
                     sorted((s.code, s.geometry, s.source) for s in shapes.values()))
 
         assert snapshot(first) == snapshot(second)
+
+        # Synthetic staff are planned on the grids: regenerating removes them, and says so.
+        await org_service.generate_staff(engine, CITY, 7)
+        again = await org_service.generate_grids(engine, CITY, 7)
+        async with engine.connect() as conn:
+            left = await conn.scalar(select(func.count()).select_from(Post))
+        assert again.staff_removed > 0 and left == 0
 
         grid = grids_of(second[0])[0].code
         async with engine.begin() as conn:

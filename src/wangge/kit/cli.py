@@ -10,8 +10,8 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import typer
+from rich import progress as rich_progress
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wangge.config import get_settings
@@ -19,6 +19,8 @@ from wangge.kit.db import create_engine
 from wangge.kit.errors import WanggeError
 
 T = TypeVar("T")
+# A callback that long jobs call with how many more items they have done.
+Progress = Callable[[int], None]
 console = Console(stderr=True)
 
 
@@ -56,8 +58,9 @@ def run_with_engine(work: Callable[[AsyncEngine], Awaitable[T]], url: str | None
 @contextmanager
 def progress_bar(label: str, total: int | None) -> Iterator[Callable[[int], None]]:
     """A Rich progress bar on stderr; yields ``advance(n)``."""
-    with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+    with rich_progress.Progress(
+        rich_progress.TextColumn("{task.description}"), rich_progress.BarColumn(),
+        rich_progress.MofNCompleteColumn(), rich_progress.TimeElapsedColumn(),
         console=console, transient=False,
     ) as bar:
         task = bar.add_task(label, total=total)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -19,6 +19,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wangge.config import DATA_DIR
+from wangge.kit.cli import Progress
 from wangge.kit.db import utcnow
 from wangge.kit.errors import InvalidInput
 from wangge.models.region import CODE_LENGTHS, Region
@@ -33,6 +34,9 @@ FILES = (
     ("streets.csv.gz", "township", "areaCode"),
     ("villages.csv.gz", "village", "streetCode"),
 )
+# Functional zones (statistics-only county-level units, code digits 70-79) have no boundary or
+# police bureau of their own; each lies in, and is served by, a host county.
+ZONE_HOSTS = {"410771": "410702", "410772": "410721", "410773": "410725"}
 COLUMNS = ("code", "parent_code", "level", "name", "kind", "urban", "synthetic", "created_at")
 Row = tuple[str, str | None, str, str, str | None, bool | None]
 
@@ -146,9 +150,6 @@ def read_divisions(sel: Selection, directory: Path = DIVISIONS_DIR) -> list[Row]
     for filename, level, parent_column in FILES:
         rows.extend(read_file(directory / filename, level, parent_column, sel))
     return rows
-
-
-Progress = Callable[[int], None]
 
 
 async def write_regions(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,24 +21,21 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wangge.authz.scope import in_subtree
+from wangge.kit.cli import Progress
 from wangge.kit.db import utcnow
 from wangge.kit.errors import InvalidInput
 from wangge.models import Organisation, OrganisationCoverage, Post, Region, RegionShape
 from wangge.org import geometry
+from wangge.org.divisions import ZONE_HOSTS
 from wangge.org.geometry import Area
 
 # Grid totals reported by each city; the calibration aims at this figure.
 TARGET_GRIDS = {"4107": 4507}
-# Functional zones (statistics-only county-level units) and the county each is carved from.
-ZONE_HOSTS = {"410771": "410702", "410772": "410721", "410773": "410725"}
 URBAN_MIN, URBAN_MAX, RURAL_SIZE = 300, 500, 300
 # Median households and log-spread of the draws before calibration.
 URBAN_MEDIAN, URBAN_SIGMA = 1000.0, 0.5
 RURAL_MEDIAN, RURAL_SIGMA = 300.0, 0.3
 MIN_HOUSEHOLDS = 30
-
-Progress = Callable[[int], None]
-
 
 @dataclass(frozen=True)
 class Village:
@@ -72,6 +68,8 @@ class GridSummary:
     villages: int
     households: int
     shapes: int
+    # Synthetic staff removed because their posts were at the replaced grids.
+    staff_removed: int = 0
 
 
 @dataclass
@@ -326,7 +324,8 @@ async def read_city(conn: AsyncConnection, city: str) -> Divisions:
 
 
 async def ensure_grids_unreferenced(conn: AsyncConnection, city: str) -> None:
-    """Refuses to replace grids that posts or organisations point at (they would be orphaned)."""
+    """Refuses to replace grids that imported posts or organisations point at (they would be
+    orphaned); synthetic staff are removed before this check."""
     checks = (("posts", Post.region_code), ("organisations", Organisation.region_code),
               ("organisation coverage", OrganisationCoverage.region_code))
     for label, column in checks:
@@ -334,7 +333,7 @@ async def ensure_grids_unreferenced(conn: AsyncConnection, city: str) -> None:
             in_subtree(column, city), func.length(column) == 15))
         if n:
             raise InvalidInput(
-                "city", f"{n:,} {label} reference grids of {city}; remove the staff first"
+                "city", f"{n:,} imported {label} reference grids of {city}; remove them first"
             )
 
 

@@ -50,6 +50,16 @@ class RegionService:
             ancestors=[RegionRef(code=a.code, name=a.name, level=a.level) for a in ancestors],
         )
 
+    async def home(self, session: AsyncSession, subject: Subject, preferred: str) -> str | None:
+        """Where browsing starts: ``preferred`` if readable, else the first city or province."""
+        repo = RegionRepository(session, subject)
+        if await repo.get(preferred) is not None:
+            return preferred
+        for level in ("city", "province"):
+            if (region := await repo.first_of_level(level)) is not None:
+                return region.code
+        return None
+
     async def children(self, session: AsyncSession, subject: Subject, code: str) -> list[ChildOut]:
         """Lists a region's children, each with the counts beneath it."""
         repo = RegionRepository(session, subject)

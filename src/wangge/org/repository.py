@@ -31,6 +31,12 @@ class RegionRepository:
         rows = await self.session.scalars(self._regions().where(Region.code.in_(codes)))
         return sorted(rows, key=lambda r: len(r.code))
 
+    async def first_of_level(self, level: str) -> Region | None:
+        """The readable region of ``level`` with the smallest code."""
+        return await self.session.scalar(
+            self._regions().where(Region.level == level).order_by(Region.code).limit(1)
+        )
+
     async def children(self, code: str) -> list[Region]:
         rows = await self.session.scalars(
             self._regions().where(Region.parent_code == code).order_by(Region.code)

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from wangge.authz.scope import Subject
+from wangge.kit.cli import Progress
 from wangge.kit.db import create_sessionmaker, transaction
 from wangge.kit.errors import InvalidInput, NotFound
 from wangge.org import divisions, grids, staff, staff_import
-from wangge.org.divisions import Progress, Selection
+from wangge.org.divisions import Selection
 from wangge.org.repository import RegionRepository
 
 
@@ -30,15 +32,20 @@ class OrgService:
     async def generate_grids(
         self, engine: AsyncEngine, city: str, seed: int, *, progress: Progress | None = None,
     ) -> grids.GridSummary:
-        """Replaces the city's synthetic grids and region shapes in one transaction."""
+        """Replaces the city's synthetic grids and region shapes in one transaction.
+
+        Synthetic staff of the city go too (their posts point at the old grids); imported posts at
+        grids make it refuse.
+        """
         if len(city) != 4 or not city.isdigit():
             raise InvalidInput("city", f"{city!r} is not a 4-digit city code")
         async with engine.begin() as conn:
             div = await grids.read_city(conn, city)
+            removed = await staff.remove_synthetic_people(conn, city)
             await grids.ensure_grids_unreferenced(conn, city)
             plan = await asyncio.to_thread(grids.build_plan, div, seed, progress=progress)
             await grids.write_plan(conn, city, plan)
-        return plan.summary()
+        return dataclasses.replace(plan.summary(), staff_removed=removed)
 
     async def generate_staff(
         self, engine: AsyncEngine, city: str, seed: int, *, progress: Progress | None = None,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -20,14 +20,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from wangge.authz.scope import in_subtree
+from wangge.kit.cli import Progress
 from wangge.kit.db import utcnow
 from wangge.models import Organisation, OrganisationCoverage, Person, Post
+from wangge.org.divisions import ZONE_HOSTS
 from wangge.org.names import synthetic_name
-
-Progress = Callable[[int], None]
-
-# Functional zones have no police bureau of their own; a host county's bureau serves them.
-HOST_COUNTY = {"410771": "410702", "410772": "410721", "410773": "410725"}
 
 # Departments set up in every real county and at the city: (code suffix, name, "N" post title).
 DEPARTMENTS = (
@@ -149,7 +146,7 @@ def committee_name(village: RegionLike) -> str:
 
 
 def host_county(zone: str, real_counties: Sequence[str]) -> str:
-    return HOST_COUNTY.get(zone) or real_counties[0]
+    return ZONE_HOSTS.get(zone) or real_counties[0]
 
 
 class _Planner:
@@ -304,6 +301,14 @@ def _insert(conn: AsyncConnection, table: Any) -> Any:
     return dialect.insert(table)
 
 
+async def remove_synthetic_people(conn: AsyncConnection, city: str) -> int:
+    """Deletes the city's synthetic people and their posts; returns how many people went."""
+    people, posts = Person.__table__, Post.__table__
+    mine = people.c.synthetic.is_(True) & people.c.staff_no.startswith(staff_prefix(city))
+    await conn.execute(delete(posts).where(posts.c.person_id.in_(select(people.c.id).where(mine))))
+    return (await conn.execute(delete(people).where(mine))).rowcount
+
+
 async def write_plan(
     conn: AsyncConnection, city: str, plan: StaffPlan, progress: Progress | None = None,
 ) -> None:
@@ -313,9 +318,7 @@ async def write_plan(
     orgs, people, posts = Organisation.__table__, Person.__table__, Post.__table__
     coverage = OrganisationCoverage.__table__
 
-    mine = (people.c.synthetic.is_(True)) & people.c.staff_no.startswith(staff_prefix(city))
-    await conn.execute(delete(posts).where(posts.c.person_id.in_(select(people.c.id).where(mine))))
-    await conn.execute(delete(people).where(mine))
+    await remove_synthetic_people(conn, city)
 
     city_orgs = select(orgs.c.id).where(
         orgs.c.synthetic.is_(True), in_subtree(orgs.c.region_code, city)

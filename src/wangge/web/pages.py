@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,12 +9,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from wangge.authz.scope import Subject
 from wangge.config import PACKAGE_ROOT, Settings
 from wangge.kit.errors import NotFound
 from wangge.kit.web import ReadSubject, Session
 from wangge.models.post import GRID_ROLES, ROLES
-from wangge.org.divisions import DIVISIONS_DIR
 from wangge.org.regions import region_service
 from wangge.org.schemas import ChildOut, RegionOut, StaffPostOut
 from wangge.web.i18n import (
@@ -101,31 +98,11 @@ def filter_children(children: list[ChildOut], q: str | None) -> list[ChildOut]:
     return [c for c in children if needle in c.name.lower() or c.code.startswith(needle)]
 
 
-async def _top_region(session: Session, subject: Subject) -> str | None:
-    """The demo city if loaded, else the first loaded province's first city (or the province)."""
-    for code in [HOME_REGION, *_province_codes()]:
-        try:
-            region = await region_service.get(session, subject, code)
-        except NotFound:
-            continue
-        if region.level != "province":
-            return region.code
-        cities = [c for c in await region_service.children(session, subject, code)
-                  if c.level == "city"]
-        return cities[0].code if cities else region.code
-    return None
-
-
-def _province_codes() -> list[str]:
-    with (DIVISIONS_DIR / "provinces.csv").open(encoding="utf-8") as f:
-        return [row["code"] for row in csv.DictReader(f)]
-
-
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request, session: Session, subject: ReadSubject) -> Response:
     """Redirects to the top region (the demo city when loaded)."""
     lang = request_language(request)
-    code = await _top_region(session, subject)
+    code = await region_service.home(session, subject, HOME_REGION)
     if code is None:
         return _render(request, lang, "empty.html", status_code=404)
     return _remember(RedirectResponse(f"/regions/{code}", status_code=303), lang)
