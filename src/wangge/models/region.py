@@ -24,7 +24,7 @@ class Region(Base):
 
     code: Mapped[str] = mapped_column(String(15), primary_key=True)
     parent_code: Mapped[str | None] = mapped_column(String(15), index=True)
-    level: Mapped[str] = mapped_column(String(10))
+    level: Mapped[str] = mapped_column(String(10), index=True)
     name: Mapped[str] = mapped_column(String(100))
     # county: district | county | county_city | zone; township: street | town | township | other;
     # village: community | village; grid: urban | rural
