@@ -42,6 +42,7 @@ lint: install
 bench: install
 	$(BIN)/python bench/divisions.py
 	$(BIN)/python bench/locate.py
+	$(BIN)/python bench/stream.py
 
 clean:
 	rm -rf $(VENV) .tools node_modules $(VENDOR) var

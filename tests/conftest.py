@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -16,6 +17,12 @@ from wangge.config import normalise_database_url
 from wangge.kit import migrate
 from wangge.kit.cli import run_sync
 from wangge.kit.db import sync_url
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
+
+# Cheap argon2 parameters for the suite (the default profile costs ~150 ms per log-in).
+os.environ.setdefault("WANGGE_PASSWORD_PROFILE", "test")
 
 PG_URL = os.environ.get("WANGGE_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
@@ -41,8 +48,9 @@ def pg_schemas() -> Iterator[list[str]]:
     yield created
     if PG_URL and created:
         engine = create_engine(sync_url(normalise_database_url(PG_URL)))
-        with engine.begin() as conn:
-            for schema in created:
+        # One transaction per schema: dropping them all at once exhausts the lock table.
+        for schema in created:
+            with engine.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         engine.dispose()
 
@@ -127,6 +135,35 @@ def insert_plain_grids(url: str, city: str = "4107", seed: int = 0) -> int:
             await engine.dispose()
 
     return run_sync(build)
+
+
+@pytest.fixture(scope="session")
+def city_token(xinxiang: str) -> str:
+    """A bearer token of a city-level user (admin + commander at 4107) on the ``xinxiang`` DB.
+
+    The account is the one row tests add to that DB; it is created once per backend."""
+    from fastapi.testclient import TestClient
+    from tests.factories import CITY_POSTS, CITY_USER, bearer_token, ensure_account
+
+    from wangge.app import create_app
+    from wangge.config import Settings
+
+    ensure_account(xinxiang, CITY_USER, posts=CITY_POSTS, person_name="测试市级用户")
+    with TestClient(create_app(Settings(database_url=xinxiang))) as client:
+        return bearer_token(client, CITY_USER)
+
+
+@pytest.fixture
+def city_client(xinxiang: str, city_token: str) -> Iterator[TestClient]:
+    """A TestClient on the ``xinxiang`` DB, logged in (bearer) as the city-level user."""
+    from fastapi.testclient import TestClient
+
+    from wangge.app import create_app
+    from wangge.config import Settings
+
+    with TestClient(create_app(Settings(database_url=xinxiang))) as client:
+        client.headers["Authorization"] = f"Bearer {city_token}"
+        yield client
 
 
 @pytest.fixture

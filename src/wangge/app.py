@@ -7,18 +7,26 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wangge import __version__
+from wangge.admin.endpoints import router as accounts_router
+from wangge.audit.endpoints import router as audit_router
+from wangge.audit.pages import router as audit_pages_router
+from wangge.auth.endpoints import router as auth_router
+from wangge.auth.pages import is_page_request, login_redirect, no_post_page
+from wangge.auth.pages import router as auth_pages_router
 from wangge.config import PACKAGE_ROOT, Settings, get_settings
 from wangge.geo.endpoints import router as grids_router
+from wangge.kit import bus, scheduler
 from wangge.kit.db import create_engine, create_sessionmaker
-from wangge.kit.errors import WanggeError
+from wangge.kit.errors import NotFound, Unauthorized, WanggeError
 from wangge.kit.web import Session
 from wangge.org.endpoints import router as regions_router
+from wangge.stream.endpoints import router as stream_router
 from wangge.web.pages import router as pages_router
 
 
@@ -30,17 +38,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.database_url)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.bus = await bus.start(
+            bus.create_backend(settings.bus, settings.database_url, settings.redis_url))
+        jobs = None
+        if settings.scheduler and scheduler.registry.jobs:
+            jobs = await scheduler.Scheduler(engine).start()
+        app.state.scheduler = jobs
         try:
             yield
         finally:
+            # Ends every open stream first, so clients reconnect (and replay) elsewhere.
+            if jobs is not None:
+                await jobs.stop()
+            await bus.stop(app.state.bus)
             await engine.dispose()
 
     app = FastAPI(title="Wangge 网格", version=__version__, lifespan=lifespan)
     app.state.settings = settings
 
     @app.exception_handler(WanggeError)
-    async def _domain_error(_: Request, exc: WanggeError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.status_code)
+    async def _domain_error(request: Request, exc: WanggeError) -> Response:
+        if is_page_request(request):
+            if isinstance(exc, Unauthorized):
+                return login_redirect(request)
+            if isinstance(exc, NotFound) and (page := no_post_page(request)) is not None:
+                return page
+        return JSONResponse(exc.to_dict(), status_code=exc.status_code, headers=exc.headers())
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -68,8 +91,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await session.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__}
 
+    app.include_router(auth_router)
+    app.include_router(auth_pages_router)
+    app.include_router(accounts_router)
     app.include_router(regions_router)
     app.include_router(grids_router)
     app.include_router(pages_router)
+    app.include_router(audit_router)
+    app.include_router(audit_pages_router)
+    app.include_router(stream_router)
     app.mount("/static", StaticFiles(directory=PACKAGE_ROOT / "web" / "static"), name="static")
     return app

@@ -169,6 +169,89 @@ def regions_stats(
     Console().print(table)
 
 
+audit_app = typer.Typer(help="The tamper-evident audit trail", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+
+
+def _anchor(value: str) -> tuple[int, str]:
+    rid, _, digest = value.partition(":")
+    if not rid.isdigit() or len(digest) != 64:
+        raise typer.BadParameter(f"{value!r} is not ID:HASH (a record id and its 64-hex hash)")
+    return int(rid), digest.lower()
+
+
+@audit_app.command("verify")
+def audit_verify(
+    anchor: Annotated[list[str] | None, typer.Option(
+        help="ID:HASH of a head printed by an earlier run; it must still be in the chain "
+             "(repeatable)")] = None,
+) -> None:
+    """Recomputes the hash chain; prints the head (keep it) or the first broken link (exit 1)."""
+    from wangge.audit.chain import Verification
+    from wangge.audit.service import audit_service
+
+    anchors = [_anchor(a) for a in anchor or []]
+
+    async def work(engine: AsyncEngine) -> Verification:
+        total = await audit_service.count(engine)
+        with progress_bar("audit records", total) as advance:
+            return await audit_service.verify(engine, anchors=anchors, progress=advance)
+
+    result = run_with_engine(work)
+    if result.broken is not None:
+        print(f"BROKEN at record {result.broken.record_id}: {result.broken.reason} "
+              f"({result.checked:,} records read)")
+        raise typer.Exit(1)
+    print(f"OK: {result.checked:,} audit records checked, chain intact; "
+          f"head {result.head_id}:{result.head_hash}")
+
+
+users_app = typer.Typer(help="Accounts and log-ins", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="Log-in name")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True,
+                                          confirmation_prompt=True, help="At least 8 characters")],
+    post: Annotated[list[str] | None, typer.Option(
+        help="ROLE@CODE: a role at a region code or an organisation code (repeatable)")] = None,
+    name: Annotated[str | None, typer.Option(help="The staff person's name")] = None,
+    staff_no: Annotated[str | None, typer.Option(
+        help="Link to this existing staff person (and the posts they hold)")] = None,
+) -> None:
+    """Creates an account (and its staff person). Without a post it can log in but sees nothing."""
+    from wangge.auth.service import auth_service
+
+    async def work(engine: AsyncEngine) -> int:
+        async with create_sessionmaker(engine)() as session:
+            account = await auth_service.create_account(
+                session, Subject.everything(), username, password, post or [],
+                person_name=name, staff_no=staff_no)
+            await session.commit()
+            return account.id
+
+    account_id = run_with_engine(work)
+    posts = ", ".join(post or []) or "no post (sees nothing)"
+    console.print(f"created account {username} (id {account_id}): {posts}")
+
+
+@users_app.command("revoke")
+def users_revoke(username: Annotated[str, typer.Argument(help="Log-in name")]) -> None:
+    """Deactivates an account and ends all of its sessions."""
+    from wangge.auth.service import auth_service
+
+    async def work(engine: AsyncEngine) -> int:
+        async with create_sessionmaker(engine)() as session:
+            n = await auth_service.revoke_account(session, Subject.everything(), username)
+            await session.commit()
+            return n
+
+    n = run_with_engine(work)
+    console.print(f"revoked {username}: account deactivated, {n} session(s) ended")
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="default WANGGE_HOST")] = None,
@@ -189,7 +272,7 @@ def demo(
     ] = True,
 ) -> None:
     """Migrates, prepares the Xinxiang demo if it is not there yet, and serves it."""
-    from wangge.demo import CITY, SEED, is_prepared, prepare
+    from wangge.demo import CITY, DEMO_PASSWORD, SEED, is_prepared, prepare, prepare_accounts
 
     settings = get_settings()
     migrate.upgrade(settings.database_url)
@@ -203,9 +286,14 @@ def demo(
         console.print(f"Xinxiang demo prepared in {time.perf_counter() - started:.0f} s")
 
     run_with_engine(work)
+    logins = run_with_engine(prepare_accounts)
+    table = Table("user name", "post", "person",
+                  title=f"Demo log-ins, password {DEMO_PASSWORD} (demonstration only)")
+    for login in logins:
+        table.add_row(login.username, ", ".join(login.posts), login.person)
+    Console().print(table)
     url = f"http://{settings.host}:{settings.port}/"
-    console.print(f"\n[bold]Wangge is ready:[/bold] {url}")
-    console.print("Log-in arrives with accounts (issue #3); until then every page is open.")
+    console.print(f"\n[bold]Wangge is ready:[/bold] {url}  (log in with an account above)")
     if serve_after:
         serve(host=None, port=None)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +34,30 @@ class Settings(BaseSettings):
     tile_url: str | None = None
     tile_crs: str = "gcj02"
     default_language: str = "zh"
+    # Accounts (docs/decisions/0007-accounts-and-sessions.md). "test" is a cheap argon2 profile
+    # for the test suite only; production keeps "default".
+    password_profile: str = "default"
+    bearer_hours: float = 8
+    cookie_hours: float = 12
+    # Failed log-ins per user name or client address within the window: slowed after
+    # ``login_slow_after`` (429 + Retry-After), locked for ``login_lock_minutes`` after
+    # ``login_lock_after``.
+    login_window_minutes: float = 15
+    login_slow_after: int = 5
+    login_slow_seconds: int = 5
+    login_lock_after: int = 10
+    login_lock_minutes: float = 15
+    # Event bus (docs/decisions/0009-event-stream-and-scheduler.md): inprocess | postgres |
+    # redis; unset means in-process on SQLite and LISTEN/NOTIFY on PostgreSQL.
+    bus: Literal["inprocess", "postgres", "redis"] | None = None
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # SSE: heartbeat comment every N seconds; a subscriber this many events behind is closed
+    # (it reconnects and replays); the token is re-checked every N seconds.
+    stream_heartbeat_seconds: float = 15
+    stream_queue_size: int = 1000
+    stream_recheck_seconds: float = 60
+    # Periodic jobs (one leader across processes); "off" for processes that must not lead.
+    scheduler: bool = True
 
     @field_validator("database_url")
     @classmethod

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from tests.e2e.support import ARTIFACTS, ServerThread
+from tests.factories import CITY_USER, PASSWORD
 
 pytestmark = [
     pytest.mark.e2e,
@@ -32,9 +33,26 @@ POINT_INSIDE = """(code) => {
 }"""
 
 
-def _api(server: ServerThread, path: str) -> Any:
-    with urllib.request.urlopen(server.url + path) as res:
+def _api(server: ServerThread, path: str, token: str) -> Any:
+    req = urllib.request.Request(server.url + path, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req) as res:
         return json.load(res)
+
+
+def _log_in(page: Any, server: ServerThread) -> None:
+    """Opens the site, is sent to the log-in page, and logs in as the city user."""
+    page.goto(server.url + "/")
+    assert "/login?next=" in page.url
+    assert page.locator('[data-testid="login"]').is_visible()
+    page.fill("#username", CITY_USER)
+    page.fill("#password", "wrong-password")
+    with page.expect_navigation():
+        page.locator('[data-testid="login-submit"]').click()
+    assert page.locator('[data-testid="login-error"]').inner_text() == "用户名或密码错误"
+    page.fill("#password", PASSWORD)
+    with page.expect_navigation():
+        page.locator('[data-testid="login-submit"]').click()
+    assert page.locator('[data-testid="user-name"]').inner_text() == CITY_USER
 
 
 def _crumbs(page: Any) -> list[str]:
@@ -66,7 +84,7 @@ def _shot(page: Any, name: str) -> None:
 
 @pytest.mark.parametrize("viewport", list(VIEWPORTS))
 def test_drill_down_from_city_to_grid(live_server: ServerThread, browser: Any,
-                                      viewport: str) -> None:
+                                      viewport: str, city_token: str) -> None:
     context = browser.new_context(viewport=VIEWPORTS[viewport], locale="zh-CN")
     page = context.new_page()
     errors: list[str] = []
@@ -75,11 +93,12 @@ def test_drill_down_from_city_to_grid(live_server: ServerThread, browser: Any,
     page.on("request", lambda req: None if req.url.startswith(live_server.url)
             else foreign.append(req.url))
     try:
-        # City: one path per child on the map, and the 15 county-level units in the list.
-        page.goto(live_server.url + "/")
+        # Log in first (pages redirect there), then the city: one path per child on the map,
+        # and the 15 county-level units in the list.
+        _log_in(page, live_server)
         assert page.url.endswith("/regions/4107")
-        children = _api(live_server, "/api/v1/regions/4107/children")
-        shapes = _api(live_server, "/api/v1/regions/4107/geometry")["features"]
+        children = _api(live_server, "/api/v1/regions/4107/children", city_token)
+        shapes = _api(live_server, "/api/v1/regions/4107/geometry", city_token)["features"]
         drawn = _wait_for_map(page)
         assert drawn == len(shapes)
         if shapes:  # geometry generated: every child is on the map
@@ -97,9 +116,9 @@ def test_drill_down_from_city_to_grid(live_server: ServerThread, browser: Any,
                 with page.expect_navigation():
                     page.locator(f'tr[data-code="{code}"] a').click()
             assert page.url.endswith(f"/regions/{code}")
-            name = _api(live_server, f"/api/v1/regions/{code}")["name"]
+            name = _api(live_server, f"/api/v1/regions/{code}", city_token)["name"]
             assert _crumbs(page) == [*crumbs, name]
-            shapes = _api(live_server, f"/api/v1/regions/{code}/geometry")["features"]
+            shapes = _api(live_server, f"/api/v1/regions/{code}/geometry", city_token)["features"]
             assert _wait_for_map(page) == len(shapes)
             _shot(page, f"{viewport}-{step}")
 
@@ -116,7 +135,7 @@ def test_drill_down_from_city_to_grid(live_server: ServerThread, browser: Any,
         assert page.locator('[data-testid="region-level"]').inner_text() == "网格"
 
         # The grid's "3+N" team, grouped by role in order.
-        staff = _api(live_server, f"/api/v1/regions/{grid}/staff")
+        staff = _api(live_server, f"/api/v1/regions/{grid}/staff", city_token)
         team = page.locator('[data-testid="team"]')
         roles = team.locator("[data-role]").evaluate_all("els => els.map(e => e.dataset.role)")
         assert set(roles) == {p["role"] for p in staff}
@@ -146,6 +165,13 @@ def test_drill_down_from_city_to_grid(live_server: ServerThread, browser: Any,
         assert res is not None and res.status == 404
         assert page.locator('[data-testid="not-found"]').is_visible()
         _shot(page, f"{viewport}-8-not-found")
+
+        # Log out: back to the log-in page, and pages need a log-in again.
+        with page.expect_navigation():
+            page.locator('[data-testid="logout"]').click()
+        assert "/login" in page.url
+        page.goto(live_server.url + "/regions/4107")
+        assert "/login?next=%2Fregions%2F4107" in page.url
 
         assert errors == []
         assert foreign == [], "pages must not load anything from other hosts"

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 import shapely
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, insert, select
+from tests.factories import authorize, bearer_token, create_account
 
 from wangge.app import create_app
 from wangge.config import Settings
@@ -18,9 +18,9 @@ URL = "/api/v1/grids/locate"
 
 
 @pytest.fixture
-def client(xinxiang: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=xinxiang))) as c:
-        yield c
+def client(city_client: TestClient) -> TestClient:
+    """Logged in as a city-level user (admin + commander at 4107)."""
+    return city_client
 
 
 def sample_grids(url: str, every: int = 450) -> list[tuple[str, str, shapely.Geometry]]:
@@ -120,7 +120,14 @@ def _add_grid(url: str, code: str, box: tuple[float, float, float, float]) -> No
 
 class TestIndexCache:
     def test_the_index_follows_the_grids_in_the_database(self, database: str) -> None:
+        engine = create_engine(sync_url(database))
+        with engine.begin() as conn:
+            conn.execute(insert(Region), [{"code": "41", "level": "province", "name": "河南省",
+                                           "synthetic": False, "created_at": utcnow()}])
+        engine.dispose()
+        create_account(database, "province-analyst", posts=["analyst@41"])
         with TestClient(create_app(Settings(database_url=database))) as client:
+            authorize(client, bearer_token(client, "province-analyst"))
             assert client.get(URL, params={"lng": 114.05, "lat": 35.05}).status_code == 404
             _add_grid(database, "410702001001001", (114.0, 35.0, 114.1, 35.1))
             body = client.get(URL, params={"lng": 114.05, "lat": 35.05}).json()

@@ -1,18 +1,13 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
-from wangge.app import create_app
-from wangge.config import Settings
-
 
 @pytest.fixture
-def client(xinxiang: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=xinxiang))) as c:
-        yield c
+def client(city_client: TestClient) -> TestClient:
+    """Logged in as a city-level user (admin + commander at 4107)."""
+    return city_client
 
 
 class TestRegion:

@@ -1,13 +1,10 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 
-from wangge.app import create_app
-from wangge.config import Settings
 from wangge.web.i18n import (
     CATALOGUE,
     COOKIE,
@@ -20,9 +17,9 @@ from wangge.web.i18n import (
 
 
 @pytest.fixture
-def client(xinxiang: str) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=xinxiang))) as c:
-        yield c
+def client(city_client: TestClient) -> TestClient:
+    """Logged in as a city-level user (admin + commander at 4107)."""
+    return city_client
 
 
 def _rows(html: str) -> list[str]:

@@ -2,8 +2,8 @@
 
 A subject's scope is a set of region-code prefixes (the regions of its posts); a row is readable
 when its region code falls in one of the prefix ranges. No prefix, no rows: deny by default.
-Log-in and posts-to-scope come with the access issue (#3); until then the web app serves every
-request as ``Subject.everything()`` and the CLI acts as the system.
+Subjects are built from an account's posts (``wangge.auth``); the CLI and scheduled jobs act as
+``Subject.everything()``.
 """
 
 from __future__ import annotations
@@ -34,16 +34,46 @@ def in_subtree(column: Any, prefix: str) -> ColumnElement[bool]:
 
 
 @dataclass(frozen=True)
+class PostRef:
+    """A post as the subject holds it: ``ROLE@CODE`` (a region, or an organisation's code)."""
+
+    role: str
+    code: str
+    region_code: str
+
+    def __str__(self) -> str:
+        return f"{self.role}@{self.code}"
+
+
+@dataclass(frozen=True)
 class Subject:
-    """Who is asking, reduced to what scoping needs: the region prefixes they may read."""
+    """Who is asking: the region prefixes they may read, their permissions and posts.
+
+    Built from an account's posts by ``wangge.auth``; ``Subject.everything()`` is the system
+    itself (CLI commands and scheduled jobs).
+    """
 
     name: str
     prefixes: tuple[str, ...] = field(default_factory=tuple)
+    permissions: frozenset[str] = field(default_factory=frozenset)
+    posts: tuple[PostRef, ...] = field(default_factory=tuple)
+    account_id: int | None = None
+    person_id: int | None = None
+    client_addr: str | None = None
 
     @classmethod
     def everything(cls) -> Subject:
         # The empty prefix covers every code.
-        return cls(name="system", prefixes=("",))
+        from wangge.authz.permissions import ALL_PERMISSIONS
+
+        return cls(name="system", prefixes=("",), permissions=ALL_PERMISSIONS)
+
+    @property
+    def is_system(self) -> bool:
+        return self.account_id is None and "" in self.prefixes
+
+    def can(self, permission: str) -> bool:
+        return permission in self.permissions
 
     def can_read_code(self, code: str) -> bool:
         return any(code.startswith(p) for p in self.prefixes)
@@ -60,3 +90,25 @@ def scope_clause(subject: Subject, column: Any) -> ColumnElement[bool]:
 def readable(subject: Subject, stmt: S, column: Any) -> S:
     """Restricts ``stmt`` to rows whose region ``column`` lies in the subject's scope."""
     return stmt.where(scope_clause(subject, column))
+
+
+# Lengths of region codes from province to village: the levels a code's ancestors can have.
+_ANCESTOR_LENGTHS = (2, 4, 6, 9, 12)
+
+
+def scope_ancestors(subject: Subject) -> tuple[str, ...]:
+    """The regions strictly above the subject's own: shown as breadcrumbs, never their data."""
+    return tuple(sorted({p[:n] for p in subject.prefixes for n in _ANCESTOR_LENGTHS
+                         if 0 < n < len(p)}))
+
+
+def breadcrumb_readable(subject: Subject, stmt: S, column: Any) -> S:
+    """Restricts ``stmt`` to rows in scope or above it (ancestors' names are not secret).
+
+    Only for breadcrumbs (code, name, level): an ancestor's counts, children and shapes stay
+    out of reach because every other query uses ``readable``. Decision 0010.
+    """
+    above = scope_ancestors(subject)
+    clause = scope_clause(subject, column)
+    return stmt.where(or_(clause, column.in_(above)) if above else clause)
+

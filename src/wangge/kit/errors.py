@@ -17,15 +17,43 @@ class WanggeError(Exception):
     def to_dict(self) -> dict[str, Any]:
         return {"error": self.code, "message": self.message, **self.detail}
 
+    def headers(self) -> dict[str, str]:
+        """Response headers the error calls for (e.g. ``WWW-Authenticate``)."""
+        return {}
+
 
 class NotFound(WanggeError):
     status_code = 404
     code = "not_found"
 
 
+class Unauthorized(WanggeError):
+    """No valid session or token; the response asks for a bearer token."""
+
+    status_code = 401
+    code = "unauthorized"
+
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
 class Forbidden(WanggeError):
     status_code = 403
     code = "forbidden"
+
+
+class TooManyRequests(WanggeError):
+    """Too many attempts (log-in throttling); the client should wait ``retry_after`` seconds."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, retry_after: int, **detail: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **detail)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class Conflict(WanggeError):

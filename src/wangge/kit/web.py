@@ -6,10 +6,13 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from wangge.authz.permissions import REGION_READ
 from wangge.authz.scope import Subject
-from wangge.kit.errors import WanggeError
+from wangge.kit.db import utcnow
+from wangge.kit.errors import Forbidden, NotFound, Unauthorized, WanggeError
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -23,15 +26,103 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
-async def get_read_subject(request: Request) -> Subject:
-    # Filled by the access issue (#3): the logged-in subject's post prefixes.
-    return Subject.everything()
+SESSION_COOKIE = "wangge_session"
+
+
+def client_addr(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def request_token(request: Request) -> str | None:
+    """The bearer token (API) or the session cookie (pages), whichever the request carries."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return request.cookies.get(SESSION_COOKIE)
+
+
+# Declares the bearer scheme in OpenAPI ("Authorize" in /docs, a lock on every route that needs a
+# subject); get_subject reads the header itself so that page session cookies work too.
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+
+
+async def get_subject(request: Request, session: Annotated[AsyncSession, Depends(get_session)],
+                      _bearer: Annotated[str | None, Depends(oauth2_scheme)] = None) -> Subject:
+    """The logged-in subject; 401 without a valid session or token."""
+    from wangge.auth.repository import AuthRepository
+    from wangge.auth.subjects import subject_for
+    from wangge.auth.tokens import token_hash
+
+    cached = getattr(request.state, "subject", None)
+    if isinstance(cached, Subject):
+        return cached
+    token = request_token(request)
+    found = await AuthRepository(session).live_session(token_hash(token), utcnow()) if token \
+        else None
+    if found is None:
+        raise Unauthorized("log in first: send a bearer token or a session cookie")
+    auth_session, account = found
+    subject = await subject_for(session, account, client_addr(request))
+    request.state.subject = subject
+    request.state.auth_session = auth_session
+    # Plain copy for templates: error pages render after the session has rolled back.
+    request.state.csrf_token = auth_session.csrf_token or ""
+    return subject
+
+
+class Authorizer:
+    """A dependency that requires a logged-in subject holding ``permission`` (else 403)."""
+
+    def __init__(self, permission: str) -> None:
+        self.permission = permission
+
+    async def __call__(self, subject: Annotated[Subject, Depends(get_subject)]) -> Subject:
+        if not subject.prefixes:
+            # No post, no data: to a subject without any region nothing exists (404, as for
+            # anything outside a scope), rather than a 403 that hints something is there.
+            raise NotFound("not found")
+        if not subject.can(self.permission):
+            raise Forbidden(f"permission {self.permission} required",
+                            permission=self.permission)
+        return subject
+
+
+CSRF_FIELD = "csrf_token"
+
+
+async def csrf_protect(request: Request, subject: Annotated[Subject, Depends(get_subject)]
+                       ) -> Subject:
+    """For page forms: a POST under a cookie session must carry that session's CSRF token
+    (form field ``csrf_token`` or header ``X-CSRF-Token``), else 403. Bearer requests pass:
+    browsers never attach a bearer token on their own."""
+    import secrets
+
+    auth_session = request.state.auth_session
+    if auth_session.kind != "cookie":
+        return subject
+    sent = request.headers.get("x-csrf-token")
+    if sent is None and request.headers.get("content-type", "").startswith(
+        ("application/x-www-form-urlencoded", "multipart/form-data")
+    ):
+        value = (await request.form()).get(CSRF_FIELD)
+        sent = value if isinstance(value, str) else None
+    expected = auth_session.csrf_token
+    if not sent or not expected or not secrets.compare_digest(sent, expected):
+        raise Forbidden("the form's CSRF token is missing or wrong; reload the page",
+                        reason="csrf")
+    return subject
 
 
 Session = Annotated[AsyncSession, Depends(get_session)]
-ReadSubject = Annotated[Subject, Depends(get_read_subject)]
+CurrentSubject = Annotated[Subject, Depends(get_subject)]
+# A page form POST: logged in, and the form carries the session's CSRF token.
+CsrfSubject = Annotated[Subject, Depends(csrf_protect)]
+ReadSubject = Annotated[Subject, Depends(Authorizer(REGION_READ))]
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Not logged in (no valid bearer token or session cookie)"},
+    403: {"description": "Logged in, but the permission is missing"},
     404: {"description": "Not found (or outside the caller's scope)"},
     422: {"description": "Malformed input; the body names the field and the reason"},
 }

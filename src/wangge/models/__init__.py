@@ -1,5 +1,8 @@
 """ORM models, one file per concept. Importing this package registers every table."""
 
+from wangge.models.account import Account, AuthSession, LoginAttempt
+from wangge.models.audit import AuditRecord
+from wangge.models.event import EventLogEntry, JobRun
 from wangge.models.organisation import Organisation, OrganisationCoverage
 from wangge.models.person import Person
 from wangge.models.post import Post
@@ -7,6 +10,12 @@ from wangge.models.region import LEVELS, Region, RegionShape
 
 __all__ = [
     "LEVELS",
+    "Account",
+    "AuditRecord",
+    "AuthSession",
+    "EventLogEntry",
+    "JobRun",
+    "LoginAttempt",
     "Organisation",
     "OrganisationCoverage",
     "Person",

@@ -41,7 +41,7 @@ class RegionService:
         """Gets a region with its ancestors and the counts beneath it."""
         repo = RegionRepository(session, subject)
         region = await self._require(repo, code)
-        ancestors = await repo.get_many(ancestor_codes(code))
+        ancestors = await repo.breadcrumbs(ancestor_codes(code))
         counts = _counts(await repo.level_counts(code), await repo.distinct_people(code))
         return RegionOut(
             code=region.code, name=region.name, level=region.level,
@@ -51,14 +51,17 @@ class RegionService:
         )
 
     async def home(self, session: AsyncSession, subject: Subject, preferred: str) -> str | None:
-        """Where browsing starts: ``preferred`` if readable, else the first city or province."""
+        """Where browsing starts: ``preferred`` if readable, else the first city or province, else
+        the subject's highest own region."""
         repo = RegionRepository(session, subject)
         if await repo.get(preferred) is not None:
             return preferred
         for level in ("city", "province"):
             if (region := await repo.first_of_level(level)) is not None:
                 return region.code
-        return None
+        # Below city level: the highest region of the subject's own posts.
+        own = await repo.get_many([p for p in subject.prefixes if p])
+        return min((r.code for r in own), key=lambda c: (len(c), c), default=None)
 
     async def children(self, session: AsyncSession, subject: Subject, code: str) -> list[ChildOut]:
         """Lists a region's children, each with the counts beneath it."""

@@ -9,7 +9,7 @@ from typing import TypeVar
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from wangge.authz.scope import Subject, in_subtree, readable
+from wangge.authz.scope import Subject, breadcrumb_readable, in_subtree, readable
 from wangge.models import Organisation, Person, Post, Region, RegionShape
 from wangge.models.post import GRID_ROLES
 
@@ -29,6 +29,14 @@ class RegionRepository:
 
     async def get_many(self, codes: Sequence[str]) -> list[Region]:
         rows = await self.session.scalars(self._regions().where(Region.code.in_(codes)))
+        return sorted(rows, key=lambda r: len(r.code))
+
+    async def breadcrumbs(self, codes: Sequence[str]) -> list[Region]:
+        """Regions among ``codes`` in scope or above it, top down (names for breadcrumbs only)."""
+        rows = await self.session.scalars(
+            breadcrumb_readable(self.subject, select(Region).where(Region.code.in_(codes)),
+                                Region.code)
+        )
         return sorted(rows, key=lambda r: len(r.code))
 
     async def first_of_level(self, level: str) -> Region | None:

@@ -63,13 +63,20 @@ def _remember(response: Response, lang: Language) -> Response:
     return response
 
 
-def _render(request: Request, lang: Language, template: str, status_code: int = 200,
-            **context: Any) -> Response:
+def render(request: Request, lang: Language, template: str, status_code: int = 200,
+           **context: Any) -> Response:
+    """Renders a page template in the request's language (remembering a ``?lang=`` choice)."""
     t = Translator(lang.code)
     switched = request.url.include_query_params(lang=lang.other)
     switch_url = f"{switched.path}?{switched.query}"
+    # Set by kit.web.get_subject when the page required a log-in: the top bar shows the user
+    # and a log-out form carrying the session's CSRF token.
+    subject = getattr(request.state, "subject", None)
+    user = {"name": subject.name, "csrf_token": getattr(request.state, "csrf_token", "")} \
+        if subject is not None else None
     response = TEMPLATES.TemplateResponse(
-        request, template, {"t": t, "lang": lang.code, "switch_url": switch_url, **context},
+        request, template,
+        {"t": t, "lang": lang.code, "switch_url": switch_url, "user": user, **context},
         status_code=status_code,
     )
     return _remember(response, lang)
@@ -102,9 +109,11 @@ def filter_children(children: list[ChildOut], q: str | None) -> list[ChildOut]:
 async def home(request: Request, session: Session, subject: ReadSubject) -> Response:
     """Redirects to the top region (the demo city when loaded)."""
     lang = request_language(request)
-    code = await region_service.home(session, subject, HOME_REGION)
+    # Browsing starts at the user's top post region (the shortest prefix of their scope).
+    tops = sorted((p for p in subject.prefixes if p), key=lambda p: (len(p), p))
+    code = await region_service.home(session, subject, tops[0] if tops else HOME_REGION)
     if code is None:
-        return _render(request, lang, "empty.html", status_code=404)
+        return render(request, lang, "empty.html", status_code=404)
     return _remember(RedirectResponse(f"/regions/{code}", status_code=303), lang)
 
 
@@ -116,10 +125,10 @@ async def region_page(request: Request, code: str, session: Session,
     try:
         region = await region_service.get(session, subject, code)
     except NotFound:
-        return _render(request, lang, "not_found.html", status_code=404, code=code)
+        return render(request, lang, "not_found.html", status_code=404, code=code)
     children = await region_service.children(session, subject, code)
     posts = await region_service.staff(session, subject, code)
-    return _render(request, lang, "region.html", **_region_context(request, region, children,
+    return render(request, lang, "region.html", **_region_context(request, region, children,
                                                                    posts))
 
 
@@ -131,10 +140,10 @@ async def region_rows(request: Request, code: str, session: Session, subject: Re
     try:
         await region_service.get(session, subject, code)
     except NotFound:
-        return _render(request, lang, "not_found.html", status_code=404, code=code)
+        return render(request, lang, "not_found.html", status_code=404, code=code)
     children = await region_service.children(session, subject, code)
     child_levels = levels_below(children[0].level) if children else []
-    return _render(request, lang, "_children_rows.html",
+    return render(request, lang, "_children_rows.html",
                    children=filter_children(children, q), child_levels=child_levels)
 
 

@@ -1,0 +1,1 @@
+"""Accounts, passwords, sessions/tokens, and turning an account into a ``Subject``."""

@@ -1,0 +1,45 @@
+"""Roles and the permissions they grant. Role names are a contract; more may be added."""
+
+from __future__ import annotations
+
+# Permissions (resource:verb). Later issues add their own here, next to the roles that hold them.
+REGION_READ = "region:read"
+STAFF_READ = "staff:read"
+PII_READ = "pii:read"
+CASE_READ = "case:read"
+CASE_REPORT = "case:report"
+CASE_DISPATCH = "case:dispatch"
+CASE_HANDLE = "case:handle"
+DIRECTIVE_READ = "directive:read"
+DIRECTIVE_ISSUE = "directive:issue"
+DIRECTIVE_HANDLE = "directive:handle"
+AUDIT_READ = "audit:read"
+ADMIN_USERS = "admin:users"
+STREAM_READ = "stream:read"
+
+ALL_PERMISSIONS = frozenset({
+    REGION_READ, STAFF_READ, PII_READ, CASE_READ, CASE_REPORT, CASE_DISPATCH, CASE_HANDLE,
+    DIRECTIVE_READ, DIRECTIVE_ISSUE, DIRECTIVE_HANDLE, AUDIT_READ, ADMIN_USERS, STREAM_READ,
+})
+
+_READ = {REGION_READ, STAFF_READ, CASE_READ, DIRECTIVE_READ, STREAM_READ}
+_GRID_WORK = _READ | {CASE_REPORT, CASE_HANDLE, DIRECTIVE_HANDLE}
+
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "admin": frozenset(_READ | {ADMIN_USERS, AUDIT_READ, PII_READ}),
+    "commander": frozenset(_READ | {CASE_REPORT, CASE_DISPATCH, DIRECTIVE_ISSUE, PII_READ}),
+    "analyst": frozenset(_READ),
+    "grid_leader": frozenset(_GRID_WORK | {PII_READ}),
+    "deputy_grid_leader": frozenset(_GRID_WORK | {PII_READ}),
+    "grid_member": frozenset(_GRID_WORK),
+    "grid_support": frozenset(_READ | {CASE_REPORT}),
+    "department_officer": frozenset(_READ | {CASE_HANDLE, DIRECTIVE_HANDLE}),
+}
+
+
+def permissions_of(roles: set[str] | frozenset[str] | list[str]) -> frozenset[str]:
+    """The union of the permissions the roles grant (unknown roles grant nothing)."""
+    out: set[str] = set()
+    for role in roles:
+        out |= ROLE_PERMISSIONS.get(role, frozenset())
+    return frozenset(out)

@@ -1,0 +1,24 @@
+"""Every query of the stream domain: the event log, read through the subscriber's scope."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wangge.authz.scope import Subject, readable
+from wangge.kit.bus import PublishedEvent
+from wangge.models import EventLogEntry
+
+
+class EventLogRepository:
+    def __init__(self, session: AsyncSession, subject: Subject) -> None:
+        self.session = session
+        self.subject = subject
+
+    async def after(self, last_id: int, limit: int) -> list[PublishedEvent]:
+        """Readable events with an id above ``last_id`` whose permission the subject holds."""
+        stmt = readable(self.subject, select(EventLogEntry), EventLogEntry.region_code).where(
+            EventLogEntry.id > last_id,
+            EventLogEntry.permission.in_(sorted(self.subject.permissions)),
+        ).order_by(EventLogEntry.id).limit(limit)
+        return [PublishedEvent.from_entry(e) for e in (await self.session.scalars(stmt))]

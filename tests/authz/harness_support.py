@@ -1,0 +1,328 @@
+"""Support for the scope harness: a private copy of the demo database, the actors (users of two
+sibling regions at every level), the values that fill each route's parameters, and the leak
+detector. See tests/authz/test_scope_harness.py and docs/decisions/0010.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import shapely
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.engine import make_url
+
+from wangge.auth.service import auth_service
+from wangge.auth.subjects import subject_for
+from wangge.auth.tokens import new_token, token_hash
+from wangge.authz.scope import Subject
+from wangge.kit.cli import run_sync
+from wangge.kit.db import Base, create_sessionmaker, sync_url, utcnow
+from wangge.kit.db import create_engine as create_async
+from wangge.models import (
+    AuthSession,
+    Organisation,
+    OrganisationCoverage,
+    Region,
+    RegionShape,
+)
+
+PASSWORD = "harness-password-1"
+# Roles of every sibling actor: together they grant every permission, so each route is walked
+# with data (a 403 everywhere would prove nothing).
+FULL_ROLES = ("admin", "commander", "grid_leader")
+# Extra tokens per actor for write calls: a write may legitimately end its own session (log-out).
+WRITE_TOKENS = 60
+
+
+def clone_database(url: str, pg_schemas: list[str], directory: Path) -> str:
+    """A copy of the database at ``url`` that the harness may add accounts to."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        target = directory / f"harness-{uuid.uuid4().hex[:8]}.db"
+        shutil.copyfile(str(parsed.database), target)
+        return f"sqlite+aiosqlite:///{target}"
+    options = str(parsed.query.get("options", ""))
+    source = options.split("search_path=", 1)[1]
+    schema = f"h_{uuid.uuid4().hex[:12]}"
+    engine = create_engine(sync_url(url))
+    tables = [t.name for t in Base.metadata.sorted_tables] + ["alembic_version"]
+    with engine.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        for name in tables:
+            conn.execute(text(f'CREATE TABLE "{schema}"."{name}" '
+                              f'(LIKE "{source}"."{name}" INCLUDING ALL)'))
+            conn.execute(text(f'INSERT INTO "{schema}"."{name}" '
+                              f'SELECT * FROM "{source}"."{name}"'))
+    engine.dispose()
+    pg_schemas.append(schema)
+    return parsed.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False)
+
+
+@dataclass
+class Actor:
+    """A harness user: its account, scope, and the values that stand for "its own" data."""
+
+    name: str
+    username: str
+    posts: list[str]
+    account_id: int = 0
+    post_id: int = 0
+    prefixes: tuple[str, ...] = ()
+    permissions: frozenset[str] = frozenset()
+    home: str = ""  # the region its own-kind requests ask about
+    point: tuple[float, float] | None = None  # a point inside one of its grids
+    sibling: str | None = None  # the actor of the sibling region
+    parent: str | None = None  # the actor of the region above (its account is out of scope)
+    token: str = ""
+    write_tokens: list[str] = field(default_factory=list)
+
+    @property
+    def full(self) -> bool:
+        return bool(self.posts) and self.posts[0].startswith(FULL_ROLES[0] + "@")
+
+    def in_scope(self, code: str) -> bool:
+        return any(code.startswith(p) for p in self.prefixes)
+
+    def above_scope(self, code: str) -> bool:
+        return any(p.startswith(code) and p != code for p in self.prefixes)
+
+
+@dataclass
+class Harness:
+    url: str
+    actors: dict[str, Actor]
+    region_codes: frozenset[str]
+    parents: dict[str, str]
+
+
+async def _pick(url: str) -> tuple[dict[str, tuple[list[str], str]], frozenset[str],
+                                   dict[str, str], dict[str, tuple[float, float]]]:
+    """Chooses sibling regions at every level of the demo city and a point in each."""
+    engine = create_async(url)
+    try:
+        async with engine.connect() as conn:
+            regions = (await conn.execute(
+                select(Region.code, Region.parent_code, Region.level).order_by(Region.code)
+            )).all()
+            children: dict[str, list[str]] = {}
+            for code, parent, _ in regions:
+                if parent:
+                    children.setdefault(parent, []).append(code)
+
+            def grids_under(code: str) -> int:
+                return sum(1 for c, _, lv in regions if lv == "grid" and c.startswith(code))
+
+            county_a, county_b = [c for c in children["4107"] if grids_under(c)][:2]
+            town_a, town_b = [t for t in children[county_a] if grids_under(t)][:2]
+            village_a, village_b = [v for v in children[town_a] if grids_under(v)][:2]
+            villages = [v for t in children[county_a] for v in children.get(t, [])]
+            village = next(v for v in villages if grids_under(v) >= 2)
+            grid_a, grid_b = children[village][:2]
+            stations = (await conn.execute(
+                select(Organisation.code, func.min(OrganisationCoverage.region_code))
+                .join(OrganisationCoverage,
+                      OrganisationCoverage.organisation_id == Organisation.id)
+                .where(Organisation.kind == "police_station",
+                       Organisation.region_code.startswith(county_a))
+                .group_by(Organisation.code).order_by(Organisation.code)
+            )).all()
+            (station_a, home_a), (station_b, home_b) = stations[:2]
+            homes = {"city": "4107", "county_a": county_a, "county_b": county_b,
+                     "township_a": town_a, "township_b": town_b, "village_a": village_a,
+                     "village_b": village_b, "grid_a": grid_a, "grid_b": grid_b,
+                     "station_a": home_a, "station_b": home_b}
+            points: dict[str, tuple[float, float]] = {}
+            for name, home in homes.items():
+                geometry = await conn.scalar(
+                    select(RegionShape.geometry).join(Region, Region.code == RegionShape.code)
+                    .where(Region.level == "grid", Region.code.startswith(home))
+                    .order_by(Region.code).limit(1))
+                p = shapely.from_geojson(geometry).representative_point()
+                points[name] = (round(p.x, 6), round(p.y, 6))
+    finally:
+        await engine.dispose()
+
+    def full(code: str) -> list[str]:
+        return [f"{role}@{code}" for role in FULL_ROLES]
+
+    plan = {
+        "city": (full("4107"), "4107"),
+        "county_a": (full(county_a), county_a), "county_b": (full(county_b), county_b),
+        "township_a": (full(town_a), town_a), "township_b": (full(town_b), town_b),
+        "village_a": (full(village_a), village_a), "village_b": (full(village_b), village_b),
+        "grid_a": (full(grid_a), grid_a), "grid_b": (full(grid_b), grid_b),
+        "station_a": ([f"department_officer@{station_a}"], home_a),
+        "station_b": ([f"department_officer@{station_b}"], home_b),
+        "reader": ([f"analyst@{county_a}"], county_a),
+        "nobody": ([], county_a),
+    }
+    codes = frozenset(c for c, _, _ in regions)
+    parents = {c: p for c, p, _ in regions if p}
+    return plan, codes, parents, points
+
+
+SIBLINGS = [("county_a", "county_b"), ("township_a", "township_b"),
+            ("village_a", "village_b"), ("grid_a", "grid_b"), ("station_a", "station_b")]
+PARENTS = {"county_a": "city", "county_b": "city", "township_a": "county_a",
+           "township_b": "county_a", "village_a": "township_a", "village_b": "township_a",
+           "grid_a": "village_a", "grid_b": "village_a", "station_a": "county_a",
+           "station_b": "county_a", "reader": "city", "nobody": "city"}
+
+
+def build_harness(url: str) -> Harness:
+    """Creates the actors' accounts (once) and logs each in."""
+    plan, codes, parents, points = run_sync(lambda: _pick(url))
+    actors: dict[str, Actor] = {}
+    for name, (posts, home) in plan.items():
+        actor = Actor(name, f"harness_{name}", posts, home=home, point=points.get(name),
+                      parent=PARENTS.get(name))
+        actors[name] = actor
+    for a, b in SIBLINGS:
+        actors[a].sibling, actors[b].sibling = b, a
+
+    async def create() -> None:
+        engine = create_async(url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                system = Subject.everything()
+                for actor in actors.values():
+                    account = await auth_service.create_account(
+                        session, system, actor.username, PASSWORD, posts=actor.posts,
+                        person_name=f"Harness {actor.name}", staff_no=f"HARNESS-{actor.name}")
+                    actor.account_id = account.id
+                    subject = await subject_for(session, account)
+                    actor.prefixes, actor.permissions = subject.prefixes, subject.permissions
+                    posts = await session.scalars(text(
+                        "SELECT id FROM posts WHERE person_id = :p ORDER BY id"
+                    ).bindparams(p=account.person_id))
+                    actor.post_id = next(iter(posts), 0)
+                    token, _ = await auth_service.login(session, actor.username, PASSWORD,
+                                                        "127.0.0.1")
+                    actor.token = token
+                    now = utcnow()
+                    for _ in range(WRITE_TOKENS):
+                        secret = new_token()
+                        session.add(AuthSession(
+                            token_hash=token_hash(secret), account_id=account.id,
+                            kind="bearer", client_addr="127.0.0.1", created_at=now,
+                            expires_at=now + timedelta(hours=8)))
+                        actor.write_tokens.append(secret)
+                await session.commit()
+        finally:
+            await engine.dispose()
+
+    run_sync(create)
+    return Harness(url, actors, codes, parents)
+
+
+# --- Filling a route's parameters --------------------------------------------------------------
+
+# kind: "own" (the caller's data), "sibling" (the sibling region's), "above" (the parent's).
+Filler = Callable[[Harness, Actor, str], str | None]
+
+
+def _actor_for(h: Harness, actor: Actor, kind: str) -> Actor | None:
+    if kind == "own":
+        return actor
+    other = actor.sibling if kind == "sibling" else actor.parent
+    return h.actors[other] if other else None
+
+
+def _region(h: Harness, actor: Actor, kind: str) -> str | None:
+    if kind == "above":
+        return h.parents.get(actor.home)
+    other = _actor_for(h, actor, kind)
+    return other.home if other else None
+
+
+def _account(h: Harness, actor: Actor, kind: str) -> str | None:
+    other = _actor_for(h, actor, kind)
+    return str(other.account_id) if other else None
+
+
+def _post(h: Harness, actor: Actor, kind: str) -> str | None:
+    other = _actor_for(h, actor, kind)
+    return str(other.post_id) if other and other.post_id else None
+
+
+def _lng(h: Harness, actor: Actor, kind: str) -> str | None:
+    other = _actor_for(h, actor, kind) if kind != "above" else None
+    return str(other.point[0]) if other and other.point else None
+
+
+def _lat(h: Harness, actor: Actor, kind: str) -> str | None:
+    other = _actor_for(h, actor, kind) if kind != "above" else None
+    return str(other.point[1]) if other and other.point else None
+
+
+# Path parameters: every one a route declares must have a filler here (else the harness fails).
+PATH_FILLERS: dict[str, Filler] = {
+    "code": _region, "account_id": _account, "post_id": _post,
+}
+# Query parameters: required ones must have a filler; optional ones are filled when listed.
+QUERY_FILLERS: dict[str, Filler] = {
+    "lng": _lng, "lat": _lat, "region": _region,
+    "include_self": lambda h, a, k: "true",
+}
+
+
+# --- Finding region codes in a response --------------------------------------------------------
+
+# Runs of 6-15 digits (county to grid codes) anywhere; shorter codes only as a whole value.
+DIGIT_RUN = re.compile(r"(?<!\d)\d{6,15}(?!\d)")
+
+
+def _strings(value: Any) -> Iterator[str]:
+    # Region codes are strings by contract; numbers (counts, ids, coordinates) are skipped.
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _strings(v)
+    elif isinstance(value, str):
+        yield value
+
+
+def region_codes_in(body: str, content_type: str, known: frozenset[str]) -> set[str]:
+    """Every region code (of the database's regions) that appears in a response body.
+
+    JSON is walked string by string (keys too); HTML and text are scanned whole. A code counts
+    wherever it appears: as a value, inside a link (/regions/410702) or inside an organisation
+    code (PS410702001).
+    """
+    texts: list[str]
+    whole: list[str] = []
+    if "json" in content_type:
+        try:
+            texts = list(_strings(json.loads(body)))
+            whole = [t for t in texts if t.isdigit()]
+        except ValueError:
+            texts = [body]
+    else:
+        texts = [body]
+    found = {t for t in whole if t in known}
+    for t in texts:
+        found.update(m for m in DIGIT_RUN.findall(t) if m in known)
+    return found
+
+
+def leaks(h: Harness, actor: Actor, body: str, content_type: str, request_url: str) -> set[str]:
+    """Region codes in the response that the actor may not see.
+
+    Allowed: codes in the actor's scope, codes strictly above it (breadcrumbs: names of the
+    ancestors are not secret) and codes the request itself carried (a 404 may echo them).
+    """
+    echoed = set(DIGIT_RUN.findall(request_url))
+    return {c for c in region_codes_in(body, content_type, h.region_codes)
+            if not actor.in_scope(c) and not actor.above_scope(c) and c not in echoed}
