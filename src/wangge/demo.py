@@ -59,10 +59,11 @@ class DemoLogin:
 DEMO_ACCOUNTS = (
     ("admin", ("admin@4107", "commander@4107"), "市级管理员"),
     ("county", ("commander@410702",), "红旗区指挥中心"),
-    ("township", ("commander@410702001",), "乡镇指挥中心"),
-    ("village", ("commander@410702001016",), "村级指挥员"),
+    ("township", ("commander@410702002",), "乡镇指挥中心"),
+    ("village", ("commander@410702002022",), "村级指挥员"),
 )
-DEMO_GRID = "410702001016001"
+# A grid whose synthetic team has all four "3+N" roles (seed 7), under the accounts above.
+DEMO_GRID = "410702002022003"
 DEMO_GRID_ROLES = (
     ("grid_leader", "grid-leader"), ("deputy_grid_leader", "grid-deputy"),
     ("grid_member", "grid-member"), ("grid_support", "grid-support"),

@@ -125,15 +125,15 @@ class TestDemoLogins:
         with TestClient(create_app(Settings(database_url=xinxiang))) as client:
             levels = {}
             for username in ("admin", "county", "township", "village", "grid-leader",
-                             "grid-deputy", "grid-member"):
+                             "grid-deputy", "grid-member", "grid-support"):
                 authorize(client, bearer_token(client, username, DEMO_PASSWORD))
                 me = client.get("/api/v1/me").json()
                 levels[username] = me["scope"]
                 if username.startswith("grid-"):
                     assert DEMO_GRID in [p["region_code"] for p in me["posts"]]
             assert levels["admin"] == ["4107"] and levels["county"] == ["410702"]
-            assert levels["township"] == ["410702001"]
-            assert levels["village"] == ["410702001016"]
+            assert levels["township"] == ["410702002"]
+            assert levels["village"] == ["410702002022"]
             assert DEMO_GRID in levels["grid-member"]
 
     async def test_preparing_twice_adds_nothing(self, xinxiang: str) -> None:

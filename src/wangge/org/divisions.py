@@ -59,6 +59,12 @@ class Selection:
             raise InvalidInput("province", f"{province!r} is not a 2-digit province code")
         return cls(province=province or (city[:2] if city else None), city=city)
 
+    def prefix_for(self, length: int) -> str:
+        """The prefix every wanted code of this length starts with ("" for all of China)."""
+        if self.city and length >= 4:
+            return self.city
+        return (self.province or "")[:length]
+
     def wants(self, code: str) -> bool:
         if self.city and len(code) >= 4:
             return code.startswith(self.city)
@@ -111,7 +117,14 @@ def read_file(path: Path, level: str, parent_column: str | None, sel: Selection)
         parent_at = header.index(parent_column) if parent_column else None
         if parent_column and parent_column not in header:
             raise InvalidInput(parent_column, "column missing", file=path.name, line=1)
+        prefix, in_order, previous = sel.prefix_for(length), True, ""
         for line, rec in enumerate(reader, start=2):
+            # The published files are sorted by code: once past the selection (and the file has
+            # been in order so far), nothing further can be wanted.
+            in_order = in_order and rec[:1] >= [previous]
+            if prefix and in_order and rec[0][: len(prefix)] > prefix:
+                break
+            previous = rec[0] if rec else previous
             if len(rec) != len(header):
                 raise InvalidInput(
                     "row", f"expected {len(header)} fields, found {len(rec)}",
