@@ -15,18 +15,16 @@ import json
 import os
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy import select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from wangge.config import normalise_database_url
 from wangge.kit import migrate
-from wangge.kit.db import create_engine, sync_url, utcnow
+from wangge.kit.db import create_engine, utcnow
+from wangge.kit.scratch import create_schema, drop_schemas
 from wangge.models import Region
 from wangge.org.divisions import Row, Selection, read_divisions, write_regions
 
@@ -59,23 +57,6 @@ async def snapshot(engine: AsyncEngine, codes: list[str]) -> list[tuple[object, 
                    Region.urban).where(Region.code.in_(codes)).order_by(Region.code)
         )
         return [tuple(r) for r in result]
-
-
-def fresh_pg(base: str) -> tuple[str, str]:
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    engine = create_sync_engine(sync_url(base))
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine.dispose()
-    url = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    return url.render_as_string(hide_password=False), schema
-
-
-def drop_pg(base: str, schema: str) -> None:
-    engine = create_sync_engine(sync_url(base))
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
 
 
 @dataclass
@@ -126,12 +107,11 @@ async def main() -> None:
 
     pg = normalise_database_url(args.pg) if args.pg else None
     if pg:
-        (url, schema), (url2, schema2) = fresh_pg(pg), fresh_pg(pg)
+        (url, schema), (url2, schema2) = create_schema(pg, "bench"), create_schema(pg, "bench")
         try:
             results["postgresql"] = await run_backend(url, url2, sel, sample)
         finally:
-            drop_pg(pg, schema)
-            drop_pg(pg, schema2)
+            drop_schemas(pg, [schema, schema2])
 
     print(f"{'backend':<12}{'rows':>10}{'ours s':>9}{'ours rows/s':>14}"
           f"{'ORM 1% rows/s':>16}{'ratio':>8}{'agree':>7}")

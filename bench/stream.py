@@ -41,15 +41,13 @@ from typing import Any
 
 import httpx
 from redis import asyncio as aioredis
-from sqlalchemy import create_engine as create_sync_engine
-from sqlalchemy import insert, select, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import insert, select
 
 from wangge.auth.tokens import new_token, token_hash
-from wangge.config import normalise_database_url
 from wangge.kit import bus, migrate
 from wangge.kit.bus import Event, PostgresBackend, RedisBackend
-from wangge.kit.db import create_engine, create_sessionmaker, sync_url, utcnow
+from wangge.kit.db import create_engine, create_sessionmaker, utcnow
+from wangge.kit.scratch import create_schema, drop_schemas
 from wangge.models import Account, AuthSession, Person, Post, Region
 from wangge.org.divisions import Selection
 from wangge.org.service import org_service
@@ -284,24 +282,6 @@ def pct(values: list[float], q: float) -> float:
         if len(values) > 1 else values[0]
 
 
-def pg_scratch(url: str) -> tuple[str, str]:
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    base = normalise_database_url(url)
-    engine = create_sync_engine(sync_url(base))
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine.dispose()
-    scoped = make_url(base).update_query_dict({"options": f"-csearch_path={schema}"})
-    return scoped.render_as_string(hide_password=False), schema
-
-
-def drop_schema(url: str, schema: str) -> None:
-    engine = create_sync_engine(sync_url(normalise_database_url(url)))
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-    engine.dispose()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="50 subscribers, 20 events")
@@ -317,7 +297,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         schema = ""
         if args.pg:
-            url, schema = pg_scratch(args.pg)
+            url, schema = create_schema(args.pg, "bench")
             database, backend = "postgresql", "postgres"
         else:
             url = f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}"
@@ -332,7 +312,7 @@ def main() -> None:
             peer = asyncio.run(run_peer(args, grids, subs))
         finally:
             if schema:
-                drop_schema(args.pg, schema)
+                drop_schemas(args.pg, [schema])
 
     o_lat, p_lat = ours["latencies"], peer["latencies"]
     o50, o99 = pct(o_lat, 50) * 1000, pct(o_lat, 99) * 1000

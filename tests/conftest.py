@@ -10,13 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
-from wangge.config import normalise_database_url
 from wangge.kit import migrate
 from wangge.kit.cli import run_sync
-from wangge.kit.db import sync_url
+from wangge.kit.scratch import create_schema, drop_schemas
 
 if TYPE_CHECKING:
     from fastapi.testclient import TestClient
@@ -34,25 +31,12 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def _pg_schema_url(schema: str) -> str:
-    assert PG_URL is not None
-    url = make_url(normalise_database_url(PG_URL))
-    return url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
-        hide_password=False
-    )
-
-
 @pytest.fixture(scope="session")
 def pg_schemas() -> Iterator[list[str]]:
     created: list[str] = []
     yield created
     if PG_URL and created:
-        engine = create_engine(sync_url(normalise_database_url(PG_URL)))
-        # One transaction per schema: dropping them all at once exhausts the lock table.
-        for schema in created:
-            with engine.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-        engine.dispose()
+        drop_schemas(PG_URL, created)
 
 
 def fresh_database(backend: str, directory: Path, pg_schemas: list[str]) -> str:
@@ -60,13 +44,8 @@ def fresh_database(backend: str, directory: Path, pg_schemas: list[str]) -> str:
     if backend == "sqlite":
         url = f"sqlite+aiosqlite:///{directory / f'{uuid.uuid4().hex}.db'}"
     else:
-        schema = f"t_{uuid.uuid4().hex[:12]}"
-        engine = create_engine(sync_url(normalise_database_url(PG_URL or "")))
-        with engine.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-        engine.dispose()
+        url, schema = create_schema(PG_URL or "", "t")
         pg_schemas.append(schema)
-        url = _pg_schema_url(schema)
     migrate.upgrade(url)
     return url
 
