@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -38,11 +37,3 @@ class GridShapeRepository:
             Region.code,
         )
         return [(code, geometry) for code, geometry in await self.session.execute(stmt)]
-
-    async def names(self, codes: Sequence[str]) -> dict[str, str]:
-        """Names of the given regions (those readable), by code."""
-        stmt = readable(
-            self.subject, select(Region.code, Region.name).where(Region.code.in_(codes)),
-            Region.code,
-        )
-        return {code: name for code, name in await self.session.execute(stmt)}

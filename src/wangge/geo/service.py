@@ -16,6 +16,7 @@ from wangge.geo.repository import GridShapeRepository
 from wangge.geo.schemas import LocateOut, PlaceRef, PointOut
 from wangge.kit.errors import NotFound
 from wangge.models.region import CODE_LENGTHS
+from wangge.org.repository import RegionRepository
 
 
 def build_index(shapes: list[tuple[str, str]]) -> GridIndex:
@@ -65,7 +66,8 @@ class LocateService:
             raise NotFound("no grid contains this point", lng=lng, lat=lat, crs=crs)
         levels = ("county", "township", "village")
         wanted = [code[: CODE_LENGTHS[level]] for level in levels]
-        names = await GridShapeRepository(session, subject).names([*wanted, code])
+        regions = await RegionRepository(session, subject).get_many([*wanted, code])
+        names = {r.code: r.name for r in regions}
         if code not in names:
             raise NotFound("no grid contains this point", lng=lng, lat=lat, crs=crs)
         refs = {

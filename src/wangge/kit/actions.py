@@ -22,12 +22,6 @@ from wangge.models import AuditRecord
 Changes = dict[str, tuple[Any, Any]]
 
 
-def diff(before: dict[str, Any], after: dict[str, Any]) -> Changes:
-    """The fields whose values differ, as ``{field: (before, after)}``."""
-    return {k: (before.get(k), after.get(k)) for k in sorted(before.keys() | after.keys())
-            if before.get(k) != after.get(k)}
-
-
 async def record(
     session: AsyncSession, subject: Subject, action: str, *, target_type: str, target_id: Any,
     region_code: str | None = None, changes: Changes | None = None, post: str | None = None,

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wangge.authz.permissions import REGION_READ
 from wangge.authz.scope import Subject
 from wangge.kit.db import utcnow
-from wangge.kit.errors import Forbidden, NotFound, Unauthorized, WanggeError
+from wangge.kit.errors import Forbidden, NotFound, Unauthorized
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -127,6 +127,3 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {"description": "Malformed input; the body names the field and the reason"},
 }
 
-
-def error_body(exc: WanggeError) -> dict[str, Any]:
-    return exc.to_dict()
