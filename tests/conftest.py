@@ -20,6 +20,8 @@ if TYPE_CHECKING:
 
 # Cheap argon2 parameters for the suite (the default profile costs ~150 ms per log-in).
 os.environ.setdefault("WANGGE_PASSWORD_PROFILE", "test")
+# Apps under test run no periodic jobs unless a test asks (sweeps are called directly).
+os.environ.setdefault("WANGGE_SCHEDULER", "false")
 
 PG_URL = os.environ.get("WANGGE_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(

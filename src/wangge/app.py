@@ -19,6 +19,8 @@ from wangge.audit.pages import router as audit_pages_router
 from wangge.auth.endpoints import router as auth_router
 from wangge.auth.pages import is_page_request, login_redirect, no_post_page
 from wangge.auth.pages import router as auth_pages_router
+from wangge.cases import tasks as case_tasks  # noqa: F401  (registers the deadline sweep)
+from wangge.cases.endpoints import router as cases_router
 from wangge.config import PACKAGE_ROOT, Settings, get_settings
 from wangge.geo.endpoints import router as grids_router
 from wangge.kit import bus, scheduler
@@ -86,8 +88,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             status_code=exc.status_code)
 
     @app.get("/healthz", tags=["ops"])
-    async def healthz(session: Session) -> dict[str, str]:
-        """Liveness and database reachability."""
+    async def healthz() -> dict[str, str]:
+        """Liveness: the process answers (no database, no other I/O)."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["ops"])
+    async def readyz(session: Session) -> dict[str, str]:
+        """Readiness: the database answers too."""
         await session.execute(text("SELECT 1"))
         return {"status": "ok", "version": __version__}
 
@@ -100,5 +107,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(audit_pages_router)
     app.include_router(stream_router)
+    app.include_router(cases_router)
     app.mount("/static", StaticFiles(directory=PACKAGE_ROOT / "web" / "static"), name="static")
     return app

@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     stream_recheck_seconds: float = 60
     # Periodic jobs (one leader across processes); "off" for processes that must not lead.
     scheduler: bool = True
+    # Case photos: stored under photo_dir (content-addressed), at most photo_max_bytes each.
+    photo_dir: Path = PROJECT_ROOT / "var" / "photos"
+    photo_max_bytes: int = 10 * 1024 * 1024
+    # Case deadlines: the sweep runs every case_sweep_seconds; a step still overdue this many
+    # hours after it was marked is escalated one level by the system (督办).
+    case_sweep_seconds: float = 60
+    case_escalation_grace_hours: float = 24
 
     @field_validator("database_url")
     @classmethod

@@ -39,6 +39,7 @@ PUBLIC: dict[str, str] = {
     "/docs/oauth2-redirect": "Swagger UI helper: static, no data",
     "/redoc": "ReDoc page: static, no data",
     "/healthz": "liveness probe: a version string, no data",
+    "/readyz": "readiness probe: a version string, no data",
     "/login": "the log-in form and its submission: public by design",
     "/api/v1/auth/token": "API log-in: public by design (tested in tests/auth)",
 }

@@ -76,8 +76,9 @@ class TestStaff:
 
 
 class TestHealth:
-    def test_healthz_reaches_the_database(self, client: TestClient) -> None:
+    def test_healthz_and_readyz(self, client: TestClient) -> None:
         assert client.get("/healthz").json()["status"] == "ok"
+        assert client.get("/readyz").json()["status"] == "ok"
 
     def test_openapi_lists_the_region_routes(self, client: TestClient) -> None:
         paths = client.get("/openapi.json").json()["paths"]

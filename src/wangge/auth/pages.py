@@ -18,7 +18,7 @@ from wangge.web.pages import render, request_language
 # Double-submit token of the log-in form (there is no session yet to hold it).
 LOGIN_CSRF_COOKIE = "wangge_login_csrf"
 # Requests under these paths answer 401 as JSON instead of redirecting to the log-in page.
-NON_PAGE_PREFIXES = ("/api/", "/static/", "/healthz")
+NON_PAGE_PREFIXES = ("/api/", "/static/", "/healthz", "/readyz")
 
 router = APIRouter(include_in_schema=False)
 

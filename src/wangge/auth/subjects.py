@@ -5,11 +5,12 @@ from __future__ import annotations
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wangge.auth.repository import AuthRepository
-from wangge.authz.permissions import permissions_of
+from wangge.authz.permissions import CASE_POLICE, permissions_of
 from wangge.authz.scope import PostRef, Subject
 from wangge.models import Account
 
 DEPARTMENT_ROLE = "department_officer"
+POLICE_KINDS = ("police_bureau", "police_station")
 
 
 def minimal_prefixes(codes: set[str]) -> tuple[str, ...]:
@@ -36,7 +37,10 @@ async def subject_for(
     coverage = await repo.coverage([o.id for _, o in held if o is not None])
     codes: set[str] = set()
     posts: list[PostRef] = []
+    extra: set[str] = set()
     for post, org in held:
+        if org is not None and org.kind in POLICE_KINDS:
+            extra.add(CASE_POLICE)
         if org is not None and post.role == DEPARTMENT_ROLE:
             codes.update(coverage.get(org.id) or [post.region_code])
             posts.append(PostRef(post.role, org.code, post.region_code))
@@ -45,6 +49,6 @@ async def subject_for(
             posts.append(PostRef(post.role, post.region_code, post.region_code))
     return Subject(
         name=account.username, prefixes=minimal_prefixes(codes),
-        permissions=permissions_of([p.role for p in posts]), posts=tuple(posts),
+        permissions=permissions_of([p.role for p in posts]) | extra, posts=tuple(posts),
         account_id=account.id, person_id=account.person_id, client_addr=client_addr,
     )

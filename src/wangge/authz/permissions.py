@@ -10,6 +10,11 @@ CASE_READ = "case:read"
 CASE_REPORT = "case:report"
 CASE_DISPATCH = "case:dispatch"
 CASE_HANDLE = "case:handle"
+# Reads cases of police-only categories (criminal clues); police posts get it from their
+# organisation (wangge.auth.subjects), commanders and deputy grid leaders (officers) by role.
+CASE_POLICE = "case:police"
+# Edits the case category tree and the working-day calendar (city-wide settings).
+CASE_CONFIGURE = "case:configure"
 DIRECTIVE_READ = "directive:read"
 DIRECTIVE_ISSUE = "directive:issue"
 DIRECTIVE_HANDLE = "directive:handle"
@@ -19,18 +24,22 @@ STREAM_READ = "stream:read"
 
 ALL_PERMISSIONS = frozenset({
     REGION_READ, STAFF_READ, PII_READ, CASE_READ, CASE_REPORT, CASE_DISPATCH, CASE_HANDLE,
-    DIRECTIVE_READ, DIRECTIVE_ISSUE, DIRECTIVE_HANDLE, AUDIT_READ, ADMIN_USERS, STREAM_READ,
+    CASE_POLICE, CASE_CONFIGURE, DIRECTIVE_READ, DIRECTIVE_ISSUE, DIRECTIVE_HANDLE, AUDIT_READ,
+    ADMIN_USERS, STREAM_READ,
 })
 
 _READ = {REGION_READ, STAFF_READ, CASE_READ, DIRECTIVE_READ, STREAM_READ}
 _GRID_WORK = _READ | {CASE_REPORT, CASE_HANDLE, DIRECTIVE_HANDLE}
+# The grid leader and deputy verify and dispatch what their grid reports.
+_GRID_LEAD = _GRID_WORK | {CASE_DISPATCH, PII_READ}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    "admin": frozenset(_READ | {ADMIN_USERS, AUDIT_READ, PII_READ}),
-    "commander": frozenset(_READ | {CASE_REPORT, CASE_DISPATCH, DIRECTIVE_ISSUE, PII_READ}),
+    "admin": frozenset(_READ | {ADMIN_USERS, AUDIT_READ, PII_READ, CASE_CONFIGURE}),
+    "commander": frozenset(_READ | {CASE_REPORT, CASE_DISPATCH, CASE_HANDLE, CASE_POLICE,
+                                    DIRECTIVE_ISSUE, PII_READ}),
     "analyst": frozenset(_READ),
-    "grid_leader": frozenset(_GRID_WORK | {PII_READ}),
-    "deputy_grid_leader": frozenset(_GRID_WORK | {PII_READ}),
+    "grid_leader": frozenset(_GRID_LEAD),
+    "deputy_grid_leader": frozenset(_GRID_LEAD | {CASE_POLICE}),
     "grid_member": frozenset(_GRID_WORK),
     "grid_support": frozenset(_READ | {CASE_REPORT}),
     "department_officer": frozenset(_READ | {CASE_HANDLE, DIRECTIVE_HANDLE}),

@@ -60,6 +60,7 @@ class GridIndex:
         if block < 1 or block & (block - 1):
             raise ValueError("block must be a power of two")
         self.codes: list[str] = list(codes)
+        self.code_set: frozenset[str] = frozenset(self.codes)
         # Exteriors counter-clockwise and holes clockwise: each edge has its polygon on the left.
         self.polygons: NDArray[np.object_] = shapely.orient_polygons(
             np.asarray(polygons, dtype=object)

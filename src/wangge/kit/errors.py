@@ -61,6 +61,13 @@ class Conflict(WanggeError):
     code = "conflict"
 
 
+class PayloadTooLarge(WanggeError):
+    """An upload over the size limit (nothing of it is stored)."""
+
+    status_code = 413
+    code = "payload_too_large"
+
+
 class InvalidInput(WanggeError):
     """Malformed input; names the field (and file/line for files) and the reason."""
 

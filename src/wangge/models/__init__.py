@@ -2,6 +2,14 @@
 
 from wangge.models.account import Account, AuthSession, LoginAttempt
 from wangge.models.audit import AuditRecord
+from wangge.models.case import (
+    CalendarDay,
+    Case,
+    CaseAction,
+    CaseCategory,
+    CaseCounter,
+    CasePhoto,
+)
 from wangge.models.event import EventLogEntry, JobRun
 from wangge.models.organisation import Organisation, OrganisationCoverage
 from wangge.models.person import Person
@@ -13,6 +21,12 @@ __all__ = [
     "Account",
     "AuditRecord",
     "AuthSession",
+    "CalendarDay",
+    "Case",
+    "CaseAction",
+    "CaseCategory",
+    "CaseCounter",
+    "CasePhoto",
     "EventLogEntry",
     "JobRun",
     "LoginAttempt",
