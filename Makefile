@@ -43,6 +43,7 @@ bench: install
 	$(BIN)/python bench/divisions.py
 	$(BIN)/python bench/locate.py
 	$(BIN)/python bench/stream.py
+	$(BIN)/python bench/intake.py  # PostgreSQL and wrk (apt-get install wrk)
 
 clean:
 	rm -rf $(VENV) .tools node_modules $(VENDOR) var

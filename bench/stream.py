@@ -25,12 +25,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -43,6 +40,7 @@ import httpx
 from redis import asyncio as aioredis
 from sqlalchemy import insert, select
 
+from server import start_server
 from wangge.auth.tokens import new_token, token_hash
 from wangge.kit import bus, migrate
 from wangge.kit.bus import Event, PostgresBackend, RedisBackend
@@ -104,31 +102,11 @@ async def prepare(url: str, subscribers: int, seed: int) -> tuple[list[str], lis
         await engine.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(url: str, backend: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "WANGGE_DATABASE_URL": url, "WANGGE_BUS": backend,
-           "WANGGE_REDIS_URL": REDIS_URL, "WANGGE_SCHEDULER": "off",
-           "WANGGE_STREAM_HEARTBEAT_SECONDS": "15"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "wangge.app:create_app", "--port",
-         str(port), "--log-level", "warning", "--timeout-graceful-shutdown", "5"],
-        cwd=ROOT, env=env)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return proc, base
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("the server did not start")
+def start_stream_server(url: str, backend: str) -> tuple[subprocess.Popen[bytes], str]:
+    return start_server({"WANGGE_DATABASE_URL": url, "WANGGE_BUS": backend,
+                         "WANGGE_REDIS_URL": REDIS_URL, "WANGGE_SCHEDULER": "off",
+                         "WANGGE_STREAM_HEARTBEAT_SECONDS": "15"},
+                        "--timeout-graceful-shutdown", "5")
 
 
 class Received:
@@ -158,7 +136,7 @@ async def subscriber(client: httpx.AsyncClient, base: str, index: int, token: st
 
 async def run_ours(args: argparse.Namespace, url: str, backend: str, grids: list[str],
                    subs: list[tuple[str, str]]) -> dict[str, Any]:
-    proc, base = start_server(url, backend)
+    proc, base = start_stream_server(url, backend)
     got = Received()
     stop = asyncio.Event()
     publisher = await bus.start(RedisBackend(REDIS_URL, url) if backend == "redis"

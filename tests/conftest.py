@@ -22,6 +22,10 @@ if TYPE_CHECKING:
 os.environ.setdefault("WANGGE_PASSWORD_PROFILE", "test")
 # Apps under test run no periodic jobs unless a test asks (sweeps are called directly).
 os.environ.setdefault("WANGGE_SCHEDULER", "false")
+# Tests change sessions and grids behind the app's back: re-read them on every request (the
+# caches themselves are tested in tests/kit/test_web_caches.py).
+os.environ.setdefault("WANGGE_AUTH_CACHE_SECONDS", "0")
+os.environ.setdefault("WANGGE_GRID_INDEX_CHECK_SECONDS", "0")
 
 PG_URL = os.environ.get("WANGGE_TEST_DATABASE_URL")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(

@@ -95,3 +95,32 @@ def page_login(client: Any, username: str, password: str = PASSWORD, next_url: s
     return client.post("/login", data={"username": username, "password": password,
                                        "csrf_token": csrf_from(form.text), "next": next_url},
                        follow_redirects=False)
+
+
+def png_bytes(width: int = 1, height: int = 1, padding: int = 0) -> bytes:
+    """A valid RGB PNG built by hand (no imaging library); ``padding`` bytes go into an
+    ancillary ``tEXt`` chunk to make the file as large as a test needs."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+
+    rows = b"".join(b"\x00" + bytes((200, 30, 30)) * width for _ in range(height))
+    text = b"Comment\x00" + b"x" * padding if padding else b""
+    return (b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + (chunk(b"tEXt", text) if text else b"")
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def jpeg_bytes() -> bytes:
+    """A valid 1x1 grey baseline JPEG built by hand: one 8x8 block whose DC difference and AC
+    run are both coded with one-symbol Huffman tables."""
+    quant = b"\xff\xdb\x00\x43\x00" + b"\x01" * 64
+    frame = b"\xff\xc0\x00\x0b\x08\x00\x01\x00\x01\x01\x01\x11\x00"
+    one_symbol = b"\x01" + b"\x00" * 15 + b"\x00"  # one code of length 1 for symbol 0
+    huffman = b"\xff\xc4\x00\x14\x00" + one_symbol + b"\xff\xc4\x00\x14\x10" + one_symbol
+    scan = b"\xff\xda\x00\x08\x01\x01\x00\x00\x3f\x00" + b"\x3f"  # DC 0, EOB, 1-bit padding
+    return b"\xff\xd8" + quant + frame + huffman + scan + b"\xff\xd9"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wangge import __version__
 from wangge.admin.endpoints import router as accounts_router
+from wangge.audit import tasks as audit_tasks  # noqa: F401  (registers the sealer)
 from wangge.audit.endpoints import router as audit_router
 from wangge.audit.pages import router as audit_pages_router
 from wangge.auth.endpoints import router as auth_router
@@ -21,6 +24,7 @@ from wangge.auth.pages import is_page_request, login_redirect, no_post_page
 from wangge.auth.pages import router as auth_pages_router
 from wangge.cases import tasks as case_tasks  # noqa: F401  (registers the deadline sweep)
 from wangge.cases.endpoints import router as cases_router
+from wangge.cases.pages import router as cases_pages_router
 from wangge.config import PACKAGE_ROOT, Settings, get_settings
 from wangge.geo.endpoints import router as grids_router
 from wangge.kit import bus, scheduler
@@ -30,6 +34,19 @@ from wangge.kit.web import Session
 from wangge.org.endpoints import router as regions_router
 from wangge.stream.endpoints import router as stream_router
 from wangge.web.pages import router as pages_router
+
+# A validator of a whole body names its field in the message ("location: give ..."): its
+# error has no field in ``loc``.
+_NAMED_FIELD = re.compile(r"^Value error, ([A-Za-z_][\w.]*): (.+)$", re.DOTALL)
+
+
+def _field_error(error: Any) -> dict[str, str]:
+    field = ".".join(str(p) for p in error["loc"] if p not in ("body", "query", "path"))
+    reason = str(error["msg"])
+    named = None if field else _NAMED_FIELD.match(reason)
+    if named:
+        return {"field": named.group(1), "reason": named.group(2)}
+    return {"field": field, "reason": reason}
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,11 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"field": ".".join(str(p) for p in e["loc"] if p not in ("body", "query", "path")),
-             "reason": e["msg"]}
-            for e in exc.errors()
-        ]
+        errors = [_field_error(e) for e in exc.errors()]
         first = errors[0] if errors else {"field": "request", "reason": "invalid"}
         return JSONResponse(
             {"error": "invalid_input", "message": f"{first['field']}: {first['reason']}",
@@ -108,5 +121,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_pages_router)
     app.include_router(stream_router)
     app.include_router(cases_router)
+    app.include_router(cases_pages_router)
     app.mount("/static", StaticFiles(directory=PACKAGE_ROOT / "web" / "static"), name="static")
     return app

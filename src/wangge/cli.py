@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -252,6 +254,131 @@ def users_revoke(username: Annotated[str, typer.Argument(help="Log-in name")]) -
     console.print(f"revoked {username}: account deactivated, {n} session(s) ended")
 
 
+cases_app = typer.Typer(help="Cases (事件): deadlines and categories", no_args_is_help=True)
+app.add_typer(cases_app, name="cases")
+calendar_app = typer.Typer(help="The working-day calendar: holidays and make-up workdays",
+                           no_args_is_help=True)
+app.add_typer(calendar_app, name="calendar")
+
+
+@cases_app.command("sweep")
+def cases_sweep(
+    grace_hours: Annotated[float | None, typer.Option(
+        min=0, help="Hours overdue before escalating (default "
+                    "WANGGE_CASE_ESCALATION_GRACE_HOURS)")] = None,
+) -> None:
+    """Runs one deadline sweep now: marks overdue steps, escalates the long-overdue cases."""
+    from wangge.cases.tasks import SweepResult, sweep
+
+    async def work(engine: AsyncEngine) -> SweepResult:
+        async with create_sessionmaker(engine)() as session:
+            result = await sweep(session, grace_hours=grace_hours)
+            await session.commit()
+            return result
+
+    result = run_with_engine(work)
+    print(f"marked overdue: {result.marked:,}; supervised (escalated): {result.supervised:,}")
+
+
+@cases_app.command("generate")
+def cases_generate(
+    city: Annotated[str, typer.Option(help="City code")] = "4107",
+    count: Annotated[int, typer.Option(min=1, help="How many cases")] = 300,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 7,
+) -> None:
+    """Generates synthetic demo cases through the case service (none if the city has cases)."""
+    from wangge.cases.demo import generate_cases
+
+    async def work(engine: AsyncEngine) -> None:
+        await generate_cases(engine, city=city, count=count, seed=seed, say=console.print)
+
+    run_with_engine(work)
+
+
+@cases_app.command("categories")
+def cases_categories() -> None:
+    """Prints the case category tree with each category's level, department and time limits."""
+    from wangge.cases.schemas import CategoryOut
+    from wangge.cases.service import case_service
+    from wangge.cases.workflow import STEPS
+
+    async def work(engine: AsyncEngine) -> list[CategoryOut]:
+        async with create_sessionmaker(engine)() as session:
+            return await case_service.categories(session, Subject.everything())
+
+    table = Table(title=f"Case categories; limits {'/'.join(STEPS)} in m(inutes), h(ours), "
+                        "d(ays), wd (working days)")
+    for header in ("code", "name", "level", "goes to", "limits", "notes"):
+        table.add_column(header, no_wrap=header != "name", overflow="fold")
+    for c in run_with_engine(work):
+        indent = "  " if c.parent_code else ""
+        notes = [n for n, on in (("police", c.police_only), ("inactive", not c.active))
+                 if on]
+        table.add_row(indent + c.code, indent + c.name, c.handling_level,
+                      c.department_kind or "", "/".join(c.limits.get(s, "-") for s in STEPS),
+                      ", ".join(notes))
+    Console().print(table)
+
+
+class DayKind(StrEnum):
+    holiday = "holiday"
+    workday = "workday"
+
+
+def _day(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date: use YYYY-MM-DD",
+                                 param_hint="DAY") from None
+
+
+@calendar_app.command("set")
+def calendar_set(
+    day: Annotated[str, typer.Argument(help="The day, YYYY-MM-DD")],
+    kind: Annotated[DayKind, typer.Argument(help="holiday (off) or workday (worked)")],
+    name: Annotated[str, typer.Argument(help="What the day is, e.g. 国庆节调休上班")],
+) -> None:
+    """Overrides one day of the working-day calendar (wins over the official calendar)."""
+    from wangge.cases.schemas import CalendarDayOut
+    from wangge.cases.service import case_service
+
+    when = _day(day)
+    if not 1 <= len(name.strip()) <= 64:
+        raise typer.BadParameter("between 1 and 64 characters", param_hint="NAME")
+
+    async def work(engine: AsyncEngine) -> CalendarDayOut:
+        async with create_sessionmaker(engine)() as session:
+            out = await case_service.set_calendar_day(session, Subject.everything(), when,
+                                                      kind.value, name.strip())
+            await session.commit()
+            return out
+
+    out = run_with_engine(work)
+    console.print(f"{out.day} is now a {kind.value}: {out.name}")
+
+
+@calendar_app.command("show")
+def calendar_show(
+    year: Annotated[int, typer.Argument(min=2000, max=2100, help="e.g. 2026")],
+) -> None:
+    """Lists the year's official holidays, make-up workdays and local overrides."""
+    from wangge.cases.schemas import CalendarDayOut
+    from wangge.cases.service import case_service
+
+    async def work(engine: AsyncEngine) -> list[CalendarDayOut]:
+        async with create_sessionmaker(engine)() as session:
+            return await case_service.calendar_days(session, Subject.everything(), year)
+
+    table = Table("day", "weekday", "kind", "source", "name",
+                  title=f"Working-day calendar {year}: days off on weekdays, days worked at "
+                        "weekends")
+    for d in run_with_engine(work):
+        table.add_row(d.day, f"{date.fromisoformat(d.day):%a}",
+                      "workday" if d.workday else "holiday", d.source, d.name or "")
+    Console().print(table)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="default WANGGE_HOST")] = None,
@@ -280,6 +407,10 @@ def demo(
     async def work(engine: AsyncEngine) -> None:
         if await is_prepared(engine):
             console.print("Xinxiang demo already prepared")
+            # Databases prepared before cases existed get their demo cases now (idempotent).
+            from wangge.cases.demo import generate_cases
+
+            await generate_cases(engine, city=CITY, seed=SEED, say=console.print)
             return
         started = time.perf_counter()
         await prepare(engine, seed=SEED, city=CITY, say=console.print)

@@ -38,6 +38,11 @@ class Settings(BaseSettings):
     # for the test suite only; production keeps "default".
     password_profile: str = "default"
     bearer_hours: float = 8
+    # A token's subject is reused for this long without re-reading session and posts; other
+    # processes see a log-out or revocation within it (0 turns the cache off).
+    auth_cache_seconds: float = 5
+    # How often the point → grid index checks whether the grids changed (0: every lookup).
+    grid_index_check_seconds: float = 5
     cookie_hours: float = 12
     # Failed log-ins per user name or client address within the window: slowed after
     # ``login_slow_after`` (429 + Retry-After), locked for ``login_lock_minutes`` after

@@ -1,5 +1,5 @@
-"""Prepares the Xinxiang demo: divisions, grids with polygons, staff, demo log-ins (all
-idempotent)."""
+"""Prepares the Xinxiang demo: divisions, grids with polygons, staff, demo log-ins and a month
+of synthetic cases (all idempotent)."""
 
 from __future__ import annotations
 
@@ -31,9 +31,10 @@ async def is_prepared(engine: AsyncEngine, city: str = CITY) -> bool:
 
 async def prepare(
     engine: AsyncEngine, seed: int = SEED, city: str = CITY,
-    say: Callable[[str], None] = lambda _: None,
+    say: Callable[[str], None] = lambda _: None, cases: bool = True,
 ) -> None:
-    """Loads the city's divisions and generates its grids, shapes and staff."""
+    """Loads the city's divisions and generates its grids, shapes, staff, demo log-ins and
+    (unless ``cases`` is False) demo cases."""
     n = await org_service.load_divisions(engine, Selection(province=city[:2], city=city))
     say(f"divisions: {n:,} regions")
     g = await org_service.generate_grids(engine, city, seed)
@@ -43,6 +44,11 @@ async def prepare(
     say(f"staff: {len(plan.people):,} people in {len(plan.posts):,} posts")
     logins = await prepare_accounts(engine)
     say(f"accounts: {len(logins)} demo log-ins (password {DEMO_PASSWORD})")
+    # Cases last: they are reported and handled by the staff and log-ins above.
+    if cases:
+        from wangge.cases.demo import generate_cases
+
+        await generate_cases(engine, city=city, seed=seed, say=say)
 
 
 @dataclass(frozen=True)

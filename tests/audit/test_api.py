@@ -14,6 +14,7 @@ from tests.conftest import BACKENDS, fresh_database
 from tests.factories import authorize, bearer_token, create_account, page_login
 
 from wangge.app import create_app
+from wangge.audit.chain import seal_all
 from wangge.authz.scope import Subject
 from wangge.config import Settings
 from wangge.kit.actions import record
@@ -70,6 +71,8 @@ def audited(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
                 await record(session, clerk, "test.note", target_type="case", target_id="7",
                              region_code=f"{HONGQI}001", post=f"admin@{HONGQI}",
                              changes={"note": (None, "checked")})
+            async with create_sessionmaker(engine)() as session, session.begin():
+                await seal_all(session)  # what the scheduler's sealer does within a second
         finally:
             await engine.dispose()
 

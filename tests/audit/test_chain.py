@@ -13,7 +13,7 @@ from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
-from wangge.audit.chain import GENESIS, content_hash, record_hash, verify
+from wangge.audit.chain import GENESIS, content_hash, record_hash, seal_all, verify
 from wangge.authz.scope import Subject
 from wangge.cli import app
 from wangge.config import get_settings
@@ -33,8 +33,10 @@ TRICKY: list[dict[str, Any]] = [
 ]
 
 
-def write_records(url: str, n: int = 5, *, client_addr: str | None = "10.0.0.7") -> None:
-    """Appends ``n`` records through ``kit.actions.record``, one transaction each."""
+def write_records(url: str, n: int = 5, *, client_addr: str | None = "10.0.0.7",
+                  sealed: bool = True) -> None:
+    """Appends ``n`` records through ``kit.actions.record``, one transaction each, then runs
+    the sealer (unless ``sealed`` is False)."""
 
     async def work() -> None:
         engine = create_async(url)
@@ -48,16 +50,25 @@ def write_records(url: str, n: int = 5, *, client_addr: str | None = "10.0.0.7")
                                  region_code=None if i % 3 == 0 else f"4107{i:02d}",
                                  post="admin@4107" if i % 2 else None,
                                  changes=TRICKY[i % len(TRICKY)])
+            if sealed:
+                await seal_url(engine)
         finally:
             await engine.dispose()
 
     run_sync(work)
 
 
+async def seal_url(engine: Any) -> int:
+    """Runs the sealer once, as the scheduler's job does."""
+    async with create_sessionmaker(engine)() as session, session.begin():
+        return await seal_all(session)
+
+
 def verify_url(url: str, **kw: Any) -> Any:
     async def work() -> Any:
         engine = create_async(url)
         try:
+            await seal_url(engine)
             async with engine.connect() as conn:
                 return await verify(conn, **kw)
         finally:
@@ -107,7 +118,7 @@ class TestStableHashing:
             engine = create_async(database)
             try:
                 async with create_sessionmaker(engine)() as session:
-                    recs = (await session.scalars(select(AuditRecord).order_by(AuditRecord.id))
+                    recs = (await session.scalars(select(AuditRecord).order_by(AuditRecord.seq))
                             ).all()
                     return [(record_hash(r.prev_hash, r), r.hash) for r in recs]
             finally:
@@ -176,6 +187,43 @@ class TestAppendOnly:
         run_sync(work)
         result = verify_url(database)
         assert result.ok and result.checked == writers and result.head_id == writers
+
+
+class TestSealing:
+    def test_records_wait_unsealed_until_the_sealer_runs(self, database: str,
+                                                         sql: Engine) -> None:
+        write_records(database, 3, sealed=False)
+        assert {row(sql, rid)["hash"] for rid in (1, 2, 3)} == {None}
+
+        async def seal_twice() -> tuple[int, int]:
+            engine = create_async(database)
+            try:
+                return await seal_url(engine), await seal_url(engine)
+            finally:
+                await engine.dispose()
+
+        assert run_sync(seal_twice) == (3, 0)
+        assert [row(sql, rid)["seq"] for rid in (1, 2, 3)] == [1, 2, 3]
+        result = verify_url(database)
+        assert result.ok and result.checked == 3 and result.pending == 0
+
+    def test_an_unsealed_record_cannot_be_changed_or_sealed_with_other_content(
+            self, database: str, sql: Engine) -> None:
+        write_records(database, 1, sealed=False)
+        for statement in ("UPDATE audit_records SET actor = 'mallory' WHERE id = 1",
+                          "UPDATE audit_records SET actor = 'mallory', seq = 1, "
+                          "prev_hash = 'x', hash = 'y' WHERE id = 1",
+                          "DELETE FROM audit_records WHERE id = 1"):
+            with pytest.raises(DBAPIError, match="append-only"), sql.begin() as conn:
+                conn.execute(text(statement))
+        assert row(sql, 1)["actor"] == "system" and row(sql, 1)["hash"] is None
+
+    def test_the_scheduler_runs_the_sealer_every_second(self) -> None:
+        from wangge.audit import tasks
+        from wangge.kit import scheduler
+
+        job = scheduler.registry.jobs["audit_seal"]
+        assert job.every_seconds == tasks.SEAL_SECONDS == 1.0 and job.once is False
 
 
 class TestVerifyCommand:

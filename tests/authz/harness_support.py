@@ -1,6 +1,7 @@
 """Support for the scope harness: a private copy of the demo database, the actors (users of two
-sibling regions at every level), the values that fill each route's parameters, and the leak
-detector. See tests/authz/test_scope_harness.py and docs/decisions/0010.
+sibling regions at every level) with a case of their own each, the values that fill each
+route's parameters and bodies, and the leak detector. See tests/authz/test_scope_harness.py and
+docs/decisions/0010.
 """
 
 from __future__ import annotations
@@ -102,6 +103,10 @@ class Harness:
     actors: dict[str, Actor]
     region_codes: frozenset[str]
     parents: dict[str, str]
+    # Each actor's own case (see ``seed_cases``), its grid and its photo, by actor name.
+    cases: dict[str, int] = field(default_factory=dict)
+    case_grids: dict[str, str] = field(default_factory=dict)
+    photos: dict[str, int] = field(default_factory=dict)
 
 
 async def _pick(url: str) -> tuple[dict[str, tuple[list[str], str]], frozenset[str],
@@ -224,6 +229,58 @@ def build_harness(url: str) -> Harness:
     return Harness(url, actors, codes, parents)
 
 
+# --- Cases: one of its own for every actor ------------------------------------------------------
+
+# Who reports an actor's case when the actor itself may not (it holds no case:report).
+CASE_REPORTERS = {"station_a": "county_a", "station_b": "county_a", "reader": "county_a"}
+# Criminal clues are police-only: the stations' cases also test that filter.
+CASE_CATEGORIES = {"station_a": "05", "station_b": "05"}
+
+
+def case_grid(h: Harness, actor: Actor) -> str | None:
+    """A grid in the actor's own region that no actor may read when it walks this one's case as
+    its sibling's or parent's (so those calls must answer 404)."""
+    relatives = [a for a in h.actors.values() if actor.name in (a.sibling, a.parent)]
+    grids = sorted(c for c in h.region_codes if len(c) == 15 and c.startswith(actor.home))
+    return next((g for g in grids if actor.in_scope(g)
+                 and not any(r.in_scope(g) for r in relatives)), None)
+
+
+def seed_cases(h: Harness, client: Any) -> None:
+    """Reports one case per actor (with a photo) through the API, as the actor or, for those
+    that may not report, as the county above them; a station's case is dispatched to it."""
+    from tests.factories import png_bytes
+
+    for actor in h.actors.values():
+        if not actor.prefixes:
+            continue  # no post: nothing of its own
+        grid = case_grid(h, actor)
+        assert grid, f"no grid for {actor.name}'s case outside its relatives' scopes"
+        reporter = h.actors[CASE_REPORTERS.get(actor.name, actor.name)]
+        auth = {"Authorization": f"Bearer {reporter.token}"}
+        photo = client.post("/api/v1/photos", headers=auth,
+                            files={"file": ("p.png", png_bytes(2, 2), "image/png")})
+        assert photo.status_code == 201, photo.text
+        category = CASE_CATEGORIES.get(actor.name, "99")
+        r = client.post("/api/v1/cases", headers=auth, json={
+            "client_uuid": str(uuid.uuid4()), "category_code": category,
+            "title": f"harness {actor.name}", "description": "scope harness case",
+            "grid_code": grid, "photos": [photo.json()["id"]]})
+        assert r.status_code == 201, r.text
+        case = r.json()
+        if actor.posts and actor.posts[0].startswith("department_officer@"):
+            station = actor.posts[0].split("@", 1)[1]
+            for action, body in (("accept", {}), ("dispatch", {"handler": {
+                    "organisation": station}})):
+                r = client.post(f"/api/v1/cases/{case['id']}/actions/{action}", headers=auth,
+                                json={"version": case["version"], **body})
+                assert r.status_code == 200, r.text
+                case = r.json()
+        h.cases[actor.name] = case["id"]
+        h.case_grids[actor.name] = grid
+        h.photos[actor.name] = photo.json()["id"]
+
+
 # --- Filling a route's parameters --------------------------------------------------------------
 
 # kind: "own" (the caller's data), "sibling" (the sibling region's), "above" (the parent's).
@@ -264,14 +321,52 @@ def _lat(h: Harness, actor: Actor, kind: str) -> str | None:
     return str(other.point[1]) if other and other.point else None
 
 
+def _case(h: Harness, actor: Actor, kind: str) -> str | None:
+    other = _actor_for(h, actor, kind)
+    return str(h.cases[other.name]) if other and other.name in h.cases else None
+
+
+def _photo(h: Harness, actor: Actor, kind: str) -> str | None:
+    other = _actor_for(h, actor, kind)
+    return str(h.photos[other.name]) if other and other.name in h.photos else None
+
+
+def _own_only(value: str) -> Filler:
+    """A value that names nothing of a region: walked once, as the caller's own."""
+    return lambda h, a, k: value if k == "own" else None
+
+
 # Path parameters: every one a route declares must have a filler here (else the harness fails).
 PATH_FILLERS: dict[str, Filler] = {
     "code": _region, "account_id": _account, "post_id": _post,
+    "case_id": _case, "photo_id": _photo, "action": lambda h, a, k: "accept",
+    "category_code": _own_only("99"), "day": _own_only("2026-10-01"),
 }
 # Query parameters: required ones must have a filler; optional ones are filled when listed.
 QUERY_FILLERS: dict[str, Filler] = {
-    "lng": _lng, "lat": _lat, "region": _region,
-    "include_self": lambda h, a, k: "true",
+    "lng": _lng, "lat": _lat, "region": _region, "subtree": _region,
+    "include_self": lambda h, a, k: "true", "year": lambda h, a, k: "2026",
+}
+
+
+def _report_elsewhere(h: Harness, actor: Actor, kind: str) -> dict[str, Any] | None:
+    """A report at the sibling's or the parent's case grid; the caller's own call sends an
+    empty body (a valid report would store a case: writes here must all fail)."""
+    if kind == "own":
+        return {}
+    other = _actor_for(h, actor, kind)
+    if other is None or other.name not in h.case_grids:
+        return None
+    return {"client_uuid": str(uuid.uuid4()), "category_code": "99", "title": "harness",
+            "description": "a report outside the caller's area",
+            "grid_code": h.case_grids[other.name]}
+
+
+# JSON bodies of writes, per kind (None: no call of that kind); other writes send ``{}``.
+BODY_FILLERS: dict[str, Callable[[Harness, Actor, str], dict[str, Any] | None]] = {
+    # A version no case has: the case's own readers get 409, everyone else 404 (or 403).
+    "POST /api/v1/cases/{case_id}/actions/{action}": lambda h, a, k: {"version": 10**6},
+    "POST /api/v1/cases": _report_elsewhere,
 }
 
 

@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 from starlette.routing import Mount
 from tests.authz.harness_support import (
+    BODY_FILLERS,
     PATH_FILLERS,
     QUERY_FILLERS,
     Actor,
@@ -26,6 +27,7 @@ from tests.authz.harness_support import (
     build_harness,
     clone_database,
     leaks,
+    seed_cases,
 )
 
 from wangge.app import create_app
@@ -141,14 +143,20 @@ def harness(xinxiang: str, pg_schemas: list[str], tmp_path_factory: pytest.TempP
 
 
 @pytest.fixture(scope="module")
-def client(harness: Harness) -> Iterator[TestClient]:
-    with TestClient(create_app(Settings(database_url=harness.url)),
+def client(harness: Harness, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The app on the harness database; every actor gets a case of its own (with a photo)."""
+    photos = Path(tmp_path_factory.mktemp("harness-photos"))
+    with TestClient(create_app(Settings(database_url=harness.url, photo_dir=photos)),
                     follow_redirects=False) as c:
+        if not harness.cases:
+            seed_cases(harness, c)
         yield c
 
 
-def _fill(walk: Walk, h: Harness, actor: Actor, kind: str) -> tuple[str, dict[str, str]] | None:
-    """The URL and query of one call, or None when the actor has no such relative."""
+def _fill(walk: Walk, h: Harness, actor: Actor, kind: str
+          ) -> tuple[str, dict[str, str], Any] | None:
+    """The URL, query and JSON body of one call, or None when the actor has no such
+    relative."""
     path = walk.path
     for name in walk.path_params:
         filler = PATH_FILLERS.get(name)
@@ -172,9 +180,15 @@ def _fill(walk: Walk, h: Harness, actor: Actor, kind: str) -> tuple[str, dict[st
                 return None
             continue
         query[name] = value
-    if kind != "own" and not walk.path_params and query == {}:
+    body: Any = None
+    if walk.method in WRITE_METHODS and walk.has_body:
+        make_body = BODY_FILLERS.get(walk.id)
+        body = make_body(h, actor, kind) if make_body else {}
+        if body is None:
+            return None
+    if kind != "own" and not walk.path_params and not query and walk.id not in BODY_FILLERS:
         return None  # nothing names the sibling: the own call covers it
-    return path, query
+    return path, query, body
 
 
 def _expected(walk: Walk, actor: Actor, kind: str) -> set[int] | None:
@@ -206,12 +220,12 @@ def test_route_shows_nothing_outside_the_callers_scope(walk: Walk, harness: Harn
             filled = _fill(walk, harness, actor, kind)
             if filled is None:
                 continue
-            path, query = filled
+            path, query, body = filled
             write = walk.method in WRITE_METHODS
             token = actor.write_tokens.pop() if write else actor.token
             response = client.request(
                 walk.method, path, params=query, headers={"Authorization": f"Bearer {token}"},
-                json={} if write and walk.has_body else None,
+                json=body,
             )
             calls += 1
             where = f"{actor.name} ({kind}) {walk.method} {response.request.url}"
@@ -238,9 +252,9 @@ def test_route_refuses_a_caller_without_a_token(walk: Walk, harness: Harness,
     actor = harness.actors["county_a"]
     filled = _fill(walk, harness, actor, "own")
     assert filled is not None
-    path, query = filled
+    path, query, body = filled
     response = client.request(walk.method, path, params=query,
-                              json={} if walk.has_body else None)
+                              json=body if walk.has_body else None)
     if walk.is_page:
         # Pages send the browser to the log-in page (a form post may fail its CSRF check first).
         assert response.status_code in ((303,) if walk.method == "GET" else (303, 401, 403))
@@ -322,3 +336,55 @@ class TestSiblings:
                                                   headers=auth_a).json()["items"]}
         assert "harness_county_a" in seen and "harness_grid_a" in seen
         assert "harness_county_b" not in seen and "harness_city" not in seen
+
+
+class TestCases:
+    """The harness's case data, spelled out: every actor has a case of its own, which its
+    sibling and the region below it cannot see."""
+
+    def test_each_actor_reads_its_own_case_but_not_its_siblings_or_parents(
+        self, harness: Harness, client: TestClient
+    ) -> None:
+        assert set(harness.cases) == {n for n, a in harness.actors.items() if a.prefixes}
+        for actor in harness.actors.values():
+            auth = {"Authorization": f"Bearer {actor.token}"}
+            if actor.name in harness.cases:
+                own = client.get(f"/api/v1/cases/{harness.cases[actor.name]}", headers=auth)
+                assert own.status_code == 200, (actor.name, own.text)
+                assert own.json()["region_code"] == harness.case_grids[actor.name]
+            for other in (actor.sibling, actor.parent):
+                if other and other in harness.cases:
+                    r = client.get(f"/api/v1/cases/{harness.cases[other]}", headers=auth)
+                    assert r.status_code == 404, (actor.name, other)
+                    p = client.get(f"/api/v1/photos/{harness.photos[other]}", headers=auth)
+                    assert p.status_code == 404, (actor.name, other)
+
+    def test_a_stations_case_is_police_only(self, harness: Harness,
+                                            client: TestClient) -> None:
+        case = harness.cases["station_a"]
+        for name, status in (("station_a", 200), ("county_a", 200), ("city", 200),
+                             ("reader", 404), ("station_b", 404)):
+            auth = {"Authorization": f"Bearer {harness.actors[name].token}"}
+            r = client.get(f"/api/v1/cases/{case}", headers=auth)
+            assert r.status_code == status, (name, r.text)
+            listed = client.get("/api/v1/cases", headers=auth, params={"limit": 200})
+            assert (case in [c["id"] for c in listed.json()["items"]]) == (status == 200), name
+        station = client.get(f"/api/v1/cases/{case}", headers={
+            "Authorization": f"Bearer {harness.actors['station_a'].token}"}).json()
+        assert station["police_only"] is True and station["status"] == "dispatched"
+        assert station["allowed_actions"] == ["start", "report_handled", "escalate",
+                                              "request_extension"]
+
+    def test_a_report_in_a_sibling_grid_is_refused_without_naming_it(
+        self, harness: Harness, client: TestClient
+    ) -> None:
+        me, sibling = harness.actors["grid_a"], harness.actors["grid_b"]
+        r = client.post("/api/v1/cases", headers={"Authorization": f"Bearer {me.token}"},
+                        json={"client_uuid": "6d1f2a4e-0000-4000-8000-000000000001",
+                              "category_code": "99", "title": "x", "description": "x",
+                              "grid_code": harness.case_grids[sibling.name]})
+        assert r.status_code == 422 and r.json()["field"] == "grid_code"
+        assert harness.case_grids[sibling.name] not in r.json()["message"]
+        r = client.get("/api/v1/cases/summary", headers={"Authorization": f"Bearer {me.token}"},
+                       params={"subtree": sibling.home})
+        assert r.status_code == 200 and r.json()["by_status"] == {}

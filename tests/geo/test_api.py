@@ -126,7 +126,8 @@ class TestIndexCache:
                                            "synthetic": False, "created_at": utcnow()}])
         engine.dispose()
         create_account(database, "province-analyst", posts=["analyst@41"])
-        with TestClient(create_app(Settings(database_url=database))) as client:
+        settings = Settings(database_url=database, grid_index_check_seconds=0)
+        with TestClient(create_app(settings)) as client:
             authorize(client, bearer_token(client, "province-analyst"))
             assert client.get(URL, params={"lng": 114.05, "lat": 35.05}).status_code == 404
             _add_grid(database, "410702001001001", (114.0, 35.0, 114.1, 35.1))

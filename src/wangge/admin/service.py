@@ -22,6 +22,7 @@ from wangge.kit import bus
 from wangge.kit.actions import record
 from wangge.kit.bus import Event
 from wangge.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
+from wangge.kit.web import subject_cache
 from wangge.models import Account, Organisation, Person, Post
 from wangge.models.post import ROLES
 from wangge.models.region import CODE_LENGTHS
@@ -184,6 +185,7 @@ class AdminService:
         post = Post(person_id=person.id, role=spec.role, region_code=spec.region_code,
                     organisation_id=org_id, title=title)
         repo.session.add(post)
+        subject_cache.clear()
         await repo.session.flush()
         return post, spec.organisation
 
@@ -217,6 +219,7 @@ class AdminService:
         spec = f"{post.role}@{post.region_code}"
         region = post.region_code
         await session.delete(post)
+        subject_cache.clear()
         await session.flush()
         await record(
             session, subject, "account.remove_post", target_type="account",

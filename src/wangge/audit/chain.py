@@ -1,6 +1,10 @@
-"""The hash chain: how a record's hash is computed, appended, and verified.
+"""The hash chain: how a record's hash is computed, sealed, and verified.
 
-See docs/decisions/0008-audit-chain.md for what is hashed and what verification proves.
+Actions append records unsealed (no lock, no read: concurrent writers never wait on each
+other). The sealer — the scheduler's ``audit_seal`` job every second, and ``wangge audit
+verify`` before it verifies — takes the records committed since the last run in id order, gives
+each the next chain position ``seq`` and chains its hash onto the previous one. See
+docs/decisions/0008-audit-chain.md for what is hashed and what verification proves.
 """
 
 from __future__ import annotations
@@ -18,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from wangge.models import AuditRecord
 
 GENESIS = "0" * 64
-# Serialises appends on PostgreSQL so two transactions never chain onto the same record.
+# Serialises sealers on PostgreSQL so two never chain onto the same record.
 _PG_LOCK_KEY = 7_411_001
+SEAL_BATCH = 10_000
 # The content fields, in hashing order (prev_hash comes first, hash itself is not hashed).
 HASHED_FIELDS = ("id", "at", "actor_account_id", "actor", "post", "action", "target_type",
                  "target_id", "region_code", "changes", "client_addr")
@@ -69,18 +74,42 @@ async def _lock_chain(session: AsyncSession) -> None:
         await conn.execute(text("DELETE FROM audit_records WHERE 0"))
 
 
-async def append(session: AsyncSession, record: AuditRecord) -> AuditRecord:
-    """Chains ``record`` onto the last one and adds it (ids are assigned here, in order)."""
-    await _lock_chain(session)
-    last = (await session.execute(
-        select(AuditRecord.id, AuditRecord.hash).order_by(AuditRecord.id.desc()).limit(1)
-    )).first()
-    record.id = (last[0] + 1) if last else 1
-    record.prev_hash = last[1] if last else GENESIS
-    record.hash = record_hash(record.prev_hash, record)
+def append(session: AsyncSession, record: AuditRecord) -> AuditRecord:
+    """Adds ``record`` unsealed to the session (the caller flushes; the sealer chains it)."""
     session.add(record)
-    await session.flush()
     return record
+
+
+async def seal(session: AsyncSession, batch: int = SEAL_BATCH) -> int:
+    """Chains up to ``batch`` committed unsealed records, in id order; returns how many."""
+    await _lock_chain(session)
+    head = (await session.execute(
+        select(AuditRecord.seq, AuditRecord.hash).where(AuditRecord.seq.is_not(None))
+        .order_by(AuditRecord.seq.desc()).limit(1))).first()
+    seq, prev = (int(head[0] or 0), str(head[1])) if head else (0, GENESIS)
+    table = AuditRecord.__table__
+    rows = (await session.execute(
+        select(table).where(table.c.seq.is_(None)).order_by(table.c.id).limit(batch))).all()
+    if not rows:
+        return 0
+    updates = []
+    for row in rows:
+        seq += 1
+        digest = content_hash(prev, row._mapping)
+        updates.append({"rid": row.id, "seq": seq, "prev": prev, "digest": digest})
+        prev = digest
+    await session.execute(
+        text("UPDATE audit_records SET seq = :seq, prev_hash = :prev, hash = :digest "
+             "WHERE id = :rid AND seq IS NULL"), updates)
+    return len(updates)
+
+
+async def seal_all(session: AsyncSession) -> int:
+    """Seals every committed record (in batches, one transaction)."""
+    total = 0
+    while n := await seal(session):
+        total += n
+    return total
 
 
 @dataclass(frozen=True)
@@ -91,12 +120,17 @@ class BrokenLink:
 
 @dataclass(frozen=True)
 class Verification:
-    """The outcome of walking the chain: records checked, the first broken link, the head."""
+    """The outcome of walking the chain: records checked, the first broken link, the head.
+
+    Records are numbered by their chain position ``seq``; ``pending`` counts records committed
+    but not sealed yet (the sealer takes them within a second).
+    """
 
     checked: int
     broken: BrokenLink | None
-    head_id: int  # 0 for an empty chain
+    head_id: int  # the head's chain position; 0 for an empty chain
     head_hash: str  # GENESIS for an empty chain
+    pending: int = 0
 
     @property
     def ok(self) -> bool:
@@ -108,13 +142,13 @@ async def _rows(conn: AsyncConnection, batch: int) -> AsyncIterator[RowMapping]:
     after = 0
     while True:
         rows = (await conn.execute(
-            select(table).where(table.c.id > after).order_by(table.c.id).limit(batch)
+            select(table).where(table.c.seq > after).order_by(table.c.seq).limit(batch)
         )).all()
         if not rows:
             return
         for row in rows:
             yield row._mapping
-        after = rows[-1].id
+        after = rows[-1].seq
 
 
 async def verify(
@@ -133,7 +167,7 @@ async def verify(
         n += 1
         if progress and n % 1000 == 0:
             progress(1000)
-        rid = rec["id"]
+        rid = rec["seq"]
         if rid != expected_id:
             gap = f"{expected_id}" if rid == expected_id + 1 else f"{expected_id}-{rid - 1}"
             return Verification(n, BrokenLink(
@@ -160,7 +194,13 @@ async def verify(
         return Verification(n, BrokenLink(
             rid, f"exported anchor record {rid} is gone: the chain ends at {expected_id - 1}"),
             expected_id - 1, prev)
-    return Verification(n, None, expected_id - 1, prev)
+    return Verification(n, None, expected_id - 1, prev, await count_pending(conn))
+
+
+async def count_pending(conn: AsyncConnection) -> int:
+    """How many records wait for the sealer."""
+    return int(await conn.scalar(select(func.count()).select_from(AuditRecord)
+                                 .where(AuditRecord.seq.is_(None))) or 0)
 
 
 async def count(conn: AsyncConnection) -> int:

@@ -38,7 +38,8 @@ class AuditRecordOut(BaseModel):
     region_code: str | None = Field(description="None: a system-wide action")
     changes: dict[str, ChangeOut]
     client_addr: str | None
-    hash: str
+    hash: str | None = Field(None, description="set when sealed into the chain (within a "
+                                               "second of the commit)")
 
 
 class AuditPage(BaseModel):

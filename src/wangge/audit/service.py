@@ -12,6 +12,7 @@ from wangge.audit.repository import AuditRepository
 from wangge.audit.schemas import AuditPage, AuditQuery, AuditRecordOut, ChangeOut
 from wangge.authz.permissions import AUDIT_READ
 from wangge.authz.scope import Subject
+from wangge.kit.db import create_sessionmaker, transaction
 from wangge.kit.errors import Forbidden, InvalidInput
 from wangge.models import AuditRecord
 
@@ -63,7 +64,10 @@ class AuditService:
         self, engine: AsyncEngine, *, anchors: Sequence[tuple[int, str]] = (),
         progress: Callable[[int], None] | None = None,
     ) -> chain.Verification:
-        """Recomputes the whole chain (a system job: it reads every record, unscoped)."""
+        """Seals what is committed, then recomputes the whole chain (a system job: it reads
+        every record, unscoped)."""
+        async with transaction(create_sessionmaker(engine)) as session:
+            await chain.seal_all(session)
         async with engine.connect() as conn:
             return await chain.verify(conn, anchors=anchors, progress=progress)
 

@@ -23,6 +23,7 @@ from wangge.config import Settings, get_settings
 from wangge.kit.actions import record
 from wangge.kit.db import utcnow
 from wangge.kit.errors import Forbidden, InvalidInput, NotFound, Unauthorized
+from wangge.kit.web import subject_cache
 from wangge.models import Account, AuthSession, Person, Post
 from wangge.models.post import ROLES
 
@@ -215,6 +216,7 @@ class AuthService:
             raise NotFound("session not found")
         if current.revoked_at is None:
             current.revoked_at = utcnow()
+            subject_cache.clear()
             await record(session, subject, "auth.logout", target_type="auth_session",
                          target_id=current.id, changes={"revoked": (False, True)})
 
@@ -232,6 +234,7 @@ class AuthService:
         live = await AuthRepository(session).live_sessions_of(account_id, now)
         for s in live:
             s.revoked_at = now
+        subject_cache.clear()
         await session.flush()
         return len(live)
 
@@ -267,6 +270,7 @@ class AuthService:
         account = await self._managed(session, actor, username)
         was_active = account.is_active
         account.is_active = False
+        subject_cache.clear()
         n = await self._revoke_sessions(session, account.id)
         await record(session, actor, "account.revoke", target_type="account",
                      target_id=account.id,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wangge.auth.repository import AuthRepository
 from wangge.authz.permissions import CASE_POLICE, permissions_of
 from wangge.authz.scope import PostRef, Subject
-from wangge.models import Account
+from wangge.models import Account, Organisation, Post
 
 DEPARTMENT_ROLE = "department_officer"
 POLICE_KINDS = ("police_bureau", "police_station")
@@ -35,6 +37,18 @@ async def subject_for(
     repo = AuthRepository(session)
     held = await repo.posts_of(account.person_id)
     coverage = await repo.coverage([o.id for _, o in held if o is not None])
+    return subject_from_posts(account.username, held, coverage, account_id=account.id,
+                              person_id=account.person_id, client_addr=client_addr)
+
+
+def subject_from_posts(
+    name: str, held: Sequence[tuple[Post, Organisation | None]],
+    coverage: Mapping[int, Sequence[str]], *, account_id: int | None = None,
+    person_id: int | None = None, client_addr: str | None = None,
+) -> Subject:
+    """The subject of someone holding ``held`` posts (``coverage``: organisation id → the
+    regions it covers). The rules are subject_for's; the demo generator uses them for staff
+    without an account."""
     codes: set[str] = set()
     posts: list[PostRef] = []
     extra: set[str] = set()
@@ -48,7 +62,7 @@ async def subject_for(
             codes.add(post.region_code)
             posts.append(PostRef(post.role, post.region_code, post.region_code))
     return Subject(
-        name=account.username, prefixes=minimal_prefixes(codes),
+        name=name, prefixes=minimal_prefixes(codes),
         permissions=permissions_of([p.role for p in posts]) | extra, posts=tuple(posts),
-        account_id=account.id, person_id=account.person_id, client_addr=client_addr,
+        account_id=account_id, person_id=person_id, client_addr=client_addr,
     )

@@ -1,5 +1,5 @@
-"""The default case category tree, seeded by ``wangge db upgrade``'s companion ``wangge cases
-seed`` (and by the demo); administrators edit it afterwards through the API.
+"""The default case category tree, seeded by migration 0005 (``wangge db upgrade``);
+administrators edit it afterwards through the API (``PUT /api/v1/case-categories/{code}``).
 
 Codes: two digits for a top category, four for a child. Limits follow the spirit of CJ/T
 315-2009 (registration, dispatch, handling and verification limits per category): urgent kinds

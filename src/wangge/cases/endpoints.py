@@ -22,18 +22,21 @@ from wangge.cases.schemas import (
     CaseSummary,
     CategoryIn,
     CategoryOut,
+    HandlerChoice,
     PhotoOut,
 )
 from wangge.cases.service import MAX_PAGE, case_service
 from wangge.cases.workflow import ACTIONS, STATUSES
 from wangge.geo.endpoints import IndexCache
 from wangge.kit.errors import InvalidInput
-from wangge.kit.web import ERROR_RESPONSES, Authorizer, Session
+from wangge.kit.web import ERROR_RESPONSES, Authorizer, Session, csrf_protect
 
 CONFLICT: dict[int | str, dict[str, Any]] = {409: {
     "description": "Stale version, or an action the case's state does not allow (the body "
                    "lists the allowed actions)"}}
 router = APIRouter(tags=["cases"], responses=ERROR_RESPONSES)
+# Writes from a page (cookie session) must carry the session's CSRF token (X-CSRF-Token).
+CSRF = [Depends(csrf_protect)]
 
 CaseReader = Annotated[Subject, Depends(Authorizer(CASE_READ))]
 CaseReporter = Annotated[Subject, Depends(Authorizer(CASE_REPORT))]
@@ -48,7 +51,8 @@ async def list_categories(session: Session, subject: CaseReader) -> list[Categor
     return await case_service.categories(session, subject)
 
 
-@router.put("/api/v1/case-categories/{category_code}", response_model=CategoryOut)
+@router.put("/api/v1/case-categories/{category_code}", response_model=CategoryOut,
+            dependencies=CSRF)
 async def save_category(category_code: str, data: CategoryIn, session: Session,
                         subject: Configurer) -> CategoryOut:
     """Creates or replaces a category (city-level ``case:configure``)."""
@@ -64,14 +68,14 @@ async def calendar(session: Session, subject: CaseReader,
     return await case_service.calendar_days(session, subject, year)
 
 
-@router.put("/api/v1/calendar/{day}", response_model=CalendarDayOut)
+@router.put("/api/v1/calendar/{day}", response_model=CalendarDayOut, dependencies=CSRF)
 async def set_calendar_day(day: date, data: CalendarDayIn, session: Session,
                            subject: Configurer) -> CalendarDayOut:
     """Overrides one day: a holiday or a make-up workday (city-level ``case:configure``)."""
     return await case_service.set_calendar_day(session, subject, day, data.kind, data.name)
 
 
-@router.post("/api/v1/cases", response_model=CaseOut, status_code=201,
+@router.post("/api/v1/cases", response_model=CaseOut, status_code=201, dependencies=CSRF,
              responses={200: {"description": "Replay: the case this client_uuid created"},
                         409: {"description": "client_uuid already used for other content"}})
 async def create_case(data: CaseCreate, response: Response, session: Session,
@@ -121,7 +125,16 @@ async def get_case(case_id: int, session: Session, subject: CaseReader) -> CaseO
     return await case_service.get(session, subject, case_id)
 
 
+@router.get("/api/v1/cases/{case_id}/handlers", response_model=list[HandlerChoice])
+async def case_handlers(case_id: int, session: Session,
+                        subject: CaseReader) -> list[HandlerChoice]:
+    """Where the case may be dispatched: regions from the owning level down to its grid, and
+    the organisations serving the grid (``dispatch``'s ``handler``)."""
+    return await case_service.handlers(session, subject, case_id)
+
+
 @router.post("/api/v1/cases/{case_id}/actions/{action}", response_model=CaseOut,
+             dependencies=CSRF,
              responses=CONFLICT)
 async def case_action(case_id: int, action: ActionName, data: ActionIn, session: Session,
                       subject: CaseReader) -> CaseOut:
@@ -129,7 +142,7 @@ async def case_action(case_id: int, action: ActionName, data: ActionIn, session:
     return await case_service.act(session, subject, case_id, action, data)
 
 
-@router.post("/api/v1/photos", response_model=PhotoOut, status_code=201,
+@router.post("/api/v1/photos", response_model=PhotoOut, status_code=201, dependencies=CSRF,
              responses={413: {"description": "Larger than WANGGE_PHOTO_MAX_BYTES"}})
 async def upload_photo(request: Request, session: Session, subject: CaseReader,
                        file: UploadFile = File(...)) -> PhotoOut:

@@ -2,24 +2,40 @@
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, true, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import (
+    Select,
+    TextClause,
+    and_,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wangge.authz.permissions import CASE_POLICE
 from wangge.authz.scope import Subject, in_subtree, readable
+from wangge.kit.db import UTCDateTime
 from wangge.models import (
+    AuditRecord,
     CalendarDay,
     Case,
     CaseAction,
     CaseCategory,
-    CaseCounter,
     CasePhoto,
+    EventLogEntry,
     Organisation,
     OrganisationCoverage,
     Region,
@@ -37,6 +53,48 @@ class CaseFilters:
     assigned: tuple[Sequence[str], Sequence[str]] | None = None
     # Region codes where the caller verifies: cases waiting for acceptance or closure there.
     managing: Sequence[str] | None = None
+
+
+def _with_id(payload: str, case_id: int) -> str:
+    """The event payload with the new case's id, and its number completed (the payload holds
+    the number's prefix ``SJ-<county>-<day>-``)."""
+    body = json.loads(payload)
+    body["id"] = case_id
+    body["number"] = f"{body['number']}{case_id:05d}"
+    return json.dumps(body, ensure_ascii=False, sort_keys=True)
+
+
+def _json_param(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=lambda v: v.isoformat()
+                      if isinstance(v, datetime) else str(v))
+
+
+@functools.lru_cache(maxsize=16)
+def _report_statement(case_cols: tuple[str, ...], entry_cols: tuple[str, ...],
+                      audit_cols: tuple[str, ...], event_cols: tuple[str, ...]) -> TextClause:
+    """The intake statement: case, timeline entries, audit record and event from four JSON
+    documents (``jsonb_populate_record``), skipping everything when the client UUID exists."""
+    def cols(names: Sequence[str], prefix: str = "") -> str:
+        return ", ".join(f"{prefix}{n}" for n in names)
+
+    others = [k for k in event_cols if k != "payload"]
+    return text(
+        f"WITH c AS (INSERT INTO cases ({cols(case_cols)}) "
+        f"SELECT {cols(case_cols, 'r.')} FROM jsonb_populate_record(NULL::cases, "
+        "CAST(:c AS jsonb)) r ON CONFLICT (client_uuid) DO NOTHING RETURNING id), "
+        f"e AS (INSERT INTO case_actions (case_id, {cols(entry_cols)}) "
+        f"SELECT c.id, {cols(entry_cols, 'r.')} FROM c, jsonb_populate_recordset("
+        "NULL::case_actions, CAST(:e AS jsonb)) r ORDER BY r.version RETURNING id), "
+        f"a AS (INSERT INTO audit_records (target_id, {cols(audit_cols)}) "
+        f"SELECT c.id::text, {cols(audit_cols, 'r.')} FROM c, jsonb_populate_record("
+        "NULL::audit_records, CAST(:a AS jsonb)) r), "
+        f"v AS (INSERT INTO event_log (payload, {cols(others)}) "
+        "SELECT (CAST(r.payload AS jsonb) || jsonb_build_object('id', c.id, 'number', "
+        "(CAST(r.payload AS jsonb) ->> 'number') || CASE WHEN c.id < 100000 "
+        "THEN lpad(c.id::text, 5, '0') ELSE c.id::text END))::text, "
+        f"{cols(others, 'r.')} FROM c, jsonb_populate_record(NULL::event_log, "
+        "CAST(:v AS jsonb)) r RETURNING id) "
+        "SELECT c.id, (SELECT id FROM v), (SELECT array_agg(id ORDER BY id) FROM e) FROM c")
 
 
 class CaseRepository:
@@ -128,16 +186,41 @@ class CaseRepository:
 
     # --- writes' helpers -------------------------------------------------------------------
 
-    async def next_number(self, county: str, day: str) -> int:
-        """The next case serial of a county and day (one atomic upsert)."""
-        dialect = (await self.session.connection()).dialect.name
-        ins = (postgresql.insert(CaseCounter) if dialect == "postgresql"
-               else sqlite.insert(CaseCounter))
-        stmt = ins.values(county=county, day=day, last=1).on_conflict_do_update(
-            index_elements=[CaseCounter.county, CaseCounter.day],
-            set_={"last": CaseCounter.last + 1},
-        ).returning(CaseCounter.last)
-        return int((await self.session.execute(stmt)).scalar_one())
+    async def insert_report(self, case: dict[str, Any], entries: list[dict[str, Any]],
+                            audit: dict[str, Any], event: dict[str, Any]
+                            ) -> tuple[int, list[int], int] | None:
+        """Inserts a new case with its timeline entries, audit record and event, in one
+        statement on PostgreSQL (the intake hot path). Returns (case id, entry ids, event id),
+        or None when a case with the same client UUID exists (nothing is written then)."""
+        if (await self.session.connection()).dialect.name == "postgresql":
+            return await self._insert_report_pg(case, entries, audit, event)
+        stmt = sqlite.insert(Case).values(**case).on_conflict_do_nothing(
+            index_elements=[Case.client_uuid]).returning(Case.id)
+        case_id = (await self.session.execute(stmt)).scalar_one_or_none()
+        if case_id is None:
+            return None
+        entry_ids = [(await self.session.execute(
+            insert(CaseAction).values(case_id=case_id, **e).returning(CaseAction.id)
+        )).scalar_one() for e in entries]
+        await self.session.execute(insert(AuditRecord).values(target_id=str(case_id), **audit))
+        event_id = (await self.session.execute(insert(EventLogEntry).values(
+            payload=_with_id(event["payload"], case_id),
+            **{k: v for k, v in event.items() if k != "payload"}).returning(EventLogEntry.id)
+        )).scalar_one()
+        return case_id, entry_ids, event_id
+
+    async def _insert_report_pg(self, case: dict[str, Any], entries: list[dict[str, Any]],
+                                audit: dict[str, Any], event: dict[str, Any]
+                                ) -> tuple[int, list[int], int] | None:
+        # Four JSON parameters, whatever the row shapes: the statement text is the same for
+        # every report, so SQLAlchemy and psycopg reuse its compiled and prepared forms.
+        stmt = _report_statement(tuple(case), tuple(entries[0]), tuple(audit), tuple(event))
+        row = (await self.session.execute(stmt, {
+            "c": _json_param(case), "e": _json_param(entries), "a": _json_param(audit),
+            "v": _json_param(event)})).first()
+        if row is None:
+            return None
+        return int(row[0]), [int(x) for x in row[2]], int(row[1])
 
     async def claim_photos(self, photo_ids: Sequence[int], case_id: int,
                            action_id: int | None) -> int:
@@ -197,6 +280,21 @@ class CaseRepository:
         homes = covered or [org.region_code]
         return org if any(region_code.startswith(h) for h in homes) else None
 
+    async def serving_organisations(self, region_code: str) -> list[Organisation]:
+        """Organisations serving ``region_code``: those covering one of its ancestors (or
+        itself), and those without coverage whose home region lies above it."""
+        prefixes = [region_code[:n] for n in range(2, len(region_code) + 1)]
+        covering = select(OrganisationCoverage.organisation_id).where(
+            OrganisationCoverage.region_code.in_(prefixes))
+        any_coverage = select(OrganisationCoverage.organisation_id).where(
+            OrganisationCoverage.organisation_id == Organisation.id).exists()
+        return list((await self.session.execute(
+            select(Organisation).where(or_(
+                Organisation.id.in_(covering),
+                and_(~any_coverage, Organisation.region_code.in_(prefixes))))
+            .order_by(Organisation.region_code, Organisation.kind, Organisation.code)
+        )).scalars())
+
     async def calendar_overrides(self) -> dict[date, str]:
         rows = await self.session.execute(select(CalendarDay.day, CalendarDay.kind))
         return {d: k for d, k in rows}
@@ -210,10 +308,23 @@ class CaseRepository:
         """Marks every running clock past its deadline; returns the cases marked."""
         stmt = (update(Case).where(Case.due_at < now, Case.overdue_at.is_(None))
                 .values(overdue_at=now)
-                .returning(Case.id, Case.region_code, Case.number, Case.status, Case.step,
+                .returning(Case.id, Case.region_code, Case.reported_at, Case.status, Case.step,
                            Case.version, Case.handler_code, Case.owner_code, Case.police_only)
                 .execution_options(synchronize_session=False))
         return [dict(r._mapping) for r in await self.session.execute(stmt)]
+
+    async def add_overdue_entries(self, marked_at: datetime, actor: str) -> None:
+        """Adds an ``overdue`` timeline entry to every case marked at ``marked_at`` (set-based:
+        the sweep may mark a hundred thousand cases at once)."""
+        step = func.coalesce(Case.step, "")
+        await self.session.execute(insert(CaseAction).from_select(
+            ["case_id", "action", "at", "actor", "from_status", "to_status", "version", "note",
+             "data"],
+            select(Case.id, literal("overdue"), literal(marked_at, UTCDateTime()),
+                   literal(actor), Case.status, Case.status, Case.version,
+                   literal("step ") + step + literal(" overdue"),
+                   literal('{"step": "') + step + literal('"}'))
+            .where(Case.overdue_at == marked_at, Case.supervised_at.is_(None))))
 
     async def due_for_supervision(self, marked_before: datetime, limit: int) -> list[Case]:
         """Cases overdue since before ``marked_before`` that the system has not escalated."""

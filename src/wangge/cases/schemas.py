@@ -125,6 +125,18 @@ class HandlerOut(BaseModel):
     name: str | None
 
 
+class HandlerChoice(BaseModel):
+    """A handler a case may be dispatched to: a region on the path from the owning level down
+    to the case's grid, or an organisation serving the grid."""
+
+    kind: Literal["region", "organisation"]
+    code: str
+    name: str | None
+    level: str | None = Field(None, description="the region's level (regions only)")
+    organisation_kind: str | None = Field(
+        None, description="e.g. police_station, department (organisations only)")
+
+
 class TimelineEntry(BaseModel):
     id: int
     action: str
@@ -179,6 +191,7 @@ class CaseOut(BaseModel):
     rating: int | None
     rating_comment: str | None
     spot_check: str | None
+    synthetic: bool = Field(False, description="a generated demo case")
     photos: list[int] = Field(default_factory=list)
     allowed_actions: list[str] = Field(default_factory=list,
                                        description="what the caller may do now")

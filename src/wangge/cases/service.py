@@ -13,10 +13,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from jsonschema import Draft202012Validator, FormatChecker
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
+from wangge.audit.chain import canonical_changes
 from wangge.authz.permissions import (
     CASE_CONFIGURE,
     CASE_DISPATCH,
@@ -38,6 +38,7 @@ from wangge.cases.schemas import (
     CaseSummary,
     CategoryIn,
     CategoryOut,
+    HandlerChoice,
     HandlerOut,
     TimelineEntry,
 )
@@ -45,8 +46,8 @@ from wangge.cases.workflow import Role
 from wangge.geo.crs import to_wgs84
 from wangge.geo.service import GridIndexCache
 from wangge.kit.actions import record
-from wangge.kit.bus import Event
-from wangge.kit.calendar import LOCAL, Limit, WorkCalendar
+from wangge.kit.bus import Event, PublishedEvent, publish_after_commit, stamp
+from wangge.kit.calendar import Limit, WorkCalendar
 from wangge.kit.db import utcnow
 from wangge.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wangge.models import CalendarDay, Case, CaseAction, CaseCategory, CasePhoto
@@ -88,21 +89,27 @@ class CategoryRules:
 
 class ReferenceCache:
     """Categories and the working-day calendar of one process, re-read every
-    ``REFERENCE_TTL_SECONDS`` and at once after a local edit."""
+    ``REFERENCE_TTL_SECONDS``, at once after a local edit, and when the database changes (a
+    process may serve several: tests, the CLI)."""
 
     def __init__(self) -> None:
         self._categories: dict[str, CategoryRules] | None = None
         self._calendar: WorkCalendar | None = None
         self._loaded = 0.0
+        self._database: object = None
 
     def invalidate(self) -> None:
         self._categories = None
         self._calendar = None
 
     async def _load(self, repo: CaseRepository) -> None:
+        bind = repo.session.bind
+        database = getattr(bind, "url", None) if bind is not None else None
         if self._categories is not None and self._calendar is not None and \
+                self._database == database and \
                 time.monotonic() - self._loaded < REFERENCE_TTL_SECONDS:
             return
+        self._database = database
         self._categories = {c.code: CategoryRules(c) for c in await repo.categories()}
         self._calendar = WorkCalendar(await repo.calendar_overrides())
         self._loaded = time.monotonic()
@@ -213,7 +220,8 @@ def case_out(case: Case, subject: Subject, photos: Sequence[CasePhoto] = (),
         else None,
         rework_count=case.rework_count, escalations=case.escalations, rating=case.rating,
         rating_comment=case.rating_comment, spot_check=case.spot_check,
-        photos=[p.id for p in photos], allowed_actions=allowed_actions(subject, case),
+        synthetic=case.synthetic, photos=[p.id for p in photos],
+        allowed_actions=allowed_actions(subject, case),
         timeline=None if timeline is None else [
             TimelineEntry(id=t.id, action=t.action, at=t.at, actor=t.actor, post=t.post,
                           from_status=t.from_status, to_status=t.to_status, version=t.version,
@@ -254,14 +262,14 @@ class CaseService:
         needs no police post)."""
         return [_category_out(c) for c in await CaseRepository(session, subject).categories()]
 
-    def _require_configure(self, subject: Subject) -> str | None:
+    def _require_configure(self, subject: Subject) -> PostRef | None:
         """Categories and the calendar are city-wide: only a city-level configurer edits."""
         posts = [p for p in subject.posts if _grants(p, CASE_CONFIGURE) and len(p.code) <= 4
                  and p.code == p.region_code]
         if not subject.is_system and not posts:
             raise Forbidden("editing categories and the calendar needs case:configure at city "
                             "level", permission=CASE_CONFIGURE)
-        return str(posts[0]) if posts else None
+        return posts[0] if posts else None
 
     async def save_category(self, session: AsyncSession, subject: Subject,
                             data: CategoryIn) -> CategoryOut:
@@ -299,7 +307,8 @@ class CaseService:
         changes = {k: (before.get(k) if before else None, v) for k, v in after.items()
                    if not before or before.get(k) != v}
         await record(session, subject, "case_category.saved", target_type="case_category",
-                     target_id=row.code, changes=changes, post=post)
+                     target_id=row.code, changes=changes, post=str(post) if post else None,
+                     region_code=post.region_code if post else None)
         reference.invalidate()
         return _category_out(row)
 
@@ -342,7 +351,9 @@ class CaseService:
         await session.flush()
         await record(session, subject, "calendar.day_set", target_type="calendar_day",
                      target_id=day.isoformat(),
-                     changes={"kind": (before[0], kind), "name": (before[1], name)}, post=post)
+                     changes={"kind": (before[0], kind), "name": (before[1], name)},
+                     post=str(post) if post else None,
+                     region_code=post.region_code if post else None)
         reference.invalidate()
         return CalendarDayOut(day=day.isoformat(), workday=kind == "workday", source="override",
                               name=name)
@@ -376,15 +387,16 @@ class CaseService:
     async def create(self, session: AsyncSession, subject: Subject, data: CaseCreate,
                      index: GridIndexCache) -> tuple[CaseOut, bool]:
         """Takes a report in. Returns the case and whether it is new: the same client UUID and
-        content return the stored case; the same UUID with other content is a 409."""
+        content return the stored case; the same UUID with other content is a 409.
+
+        The hot path of the platform: the case, its timeline entries, the audit record and the
+        event are written by one repository call (one statement on PostgreSQL), which also
+        settles a race between two requests with the same client UUID.
+        """
         repo = CaseRepository(session, subject)
         body = data.model_dump(mode="json")
         content_hash = hashlib.sha256(_json(body).encode()).hexdigest()
         client_uuid = str(data.client_uuid)
-        existing = await repo.by_client_uuid(client_uuid)
-        if existing is not None:
-            return self._replay(existing, subject, content_hash), False
-
         rules = await reference.category(repo, data.category_code)
         if rules is None or not rules.active:
             raise InvalidInput("category_code", f"no active category {data.category_code!r}")
@@ -394,55 +406,65 @@ class CaseService:
         now = utcnow()
         post = _deepest([p for p in subject.posts if _grants(p, CASE_REPORT)
                          and region_code.startswith(p.region_code)])
-        county = region_code[:6]
-        serial = await repo.next_number(county, now.astimezone(LOCAL).strftime("%Y%m%d"))
-        number = f"SJ-{county}-{now.astimezone(LOCAL):%Y%m%d}-{serial:05d}"
-        case = Case(
-            number=number, client_uuid=client_uuid, content_hash=content_hash,
+        post_text = str(post) if post else None
+        values: dict[str, Any] = dict(
+            client_uuid=client_uuid, content_hash=content_hash,
             category_code=data.category_code, title=data.title, description=data.description,
             region_code=region_code, lng=lng, lat=lat, address=data.address,
             parties=_json(body["parties"]), fields=_json(data.fields), source=data.source,
-            status="reported", self_handled=data.self_handled, police_only=rules.police_only,
-            owner_code=region_code, reporter_account_id=subject.account_id,
-            reporter=subject.name, reporter_post=str(post) if post else None, reported_at=now,
+            status="reported", version=1, self_handled=data.self_handled,
+            police_only=rules.police_only, owner_code=region_code, handler_kind=None,
+            handler_code=None, handler_name=None, reporter_account_id=subject.account_id,
+            reporter=subject.name, reporter_post=post_text, reported_at=now,
+            accepted_at=None, dispatched_at=None, handled_at=None, closed_at=None,
             step="accept", due_at=calendar.deadline(now, rules.limit("accept")),
-            rework_count=0, escalations=0, updated_at=now,
-        )
-        try:
-            async with session.begin_nested():
-                session.add(case)
-                await session.flush()
-        except IntegrityError:
-            # Another request with the same client UUID won the race: answer as a replay.
-            raced = await repo.by_client_uuid(client_uuid)
-            if raced is None:
-                raise
-            return self._replay(raced, subject, content_hash), False
-        report = await self._timeline(session, subject, case, "report", None, post,
-                                      note=data.description)
-        await self._claim(repo, data.photos, case, report, "photos")
+            overdue_at=None, supervised_at=None, suspended_at=None, resume_status=None,
+            remaining_seconds=None, extension_request=None, rework_count=0, escalations=0,
+            rating=None, rating_comment=None, spot_check=None, synthetic=False,
+            updated_at=now)
+        entry = dict(action="report", at=now, actor_account_id=subject.account_id,
+                     actor=subject.name, post=post_text, from_status=None,
+                     to_status="reported", version=1, note=data.description, data="{}")
+        entries = [entry]
         changes: dict[str, tuple[Any, Any]] = {
-            "number": (None, number), "status": (None, "reported"),
-            "category_code": (None, case.category_code), "region_code": (None, region_code)}
+            "status": (None, "reported"), "category_code": (None, data.category_code),
+            "region_code": (None, region_code)}
         if data.self_handled and data.evidence is not None:
-            from_status = case.status
-            case.status, case.step, case.due_at = "closed", None, None
-            case.accepted_at = case.handled_at = case.closed_at = now
-            case.handler_kind, case.handler_code = "region", region_code
-            case.handler_name = None
-            case.spot_check = "pending"
-            await session.flush()
-            entry = await self._timeline(session, subject, case, "self_handle", from_status,
-                                         post, note=data.evidence.note)
-            await self._claim(repo, data.evidence.photos, case, entry, "evidence.photos")
-            changes["status"] = (None, "closed")
-            changes["spot_check"] = (None, "pending")
-        await record(session, subject, "case.reported", target_type="case", target_id=case.id,
-                     region_code=region_code, changes=changes,
-                     post=str(post) if post else None,
-                     events=[case_event(case, "self_handle" if data.self_handled
-                                        else "report")])
-        photos = await repo.photos_of([case.id])
+            # Reported and closed by the grid on the spot: closed at once, open to spot checks.
+            values.update(status="closed", version=2, step=None, due_at=None, accepted_at=now,
+                          handled_at=now, closed_at=now, handler_kind="region",
+                          handler_code=region_code, spot_check="pending")
+            entries.append({**entry, "action": "self_handle", "from_status": "reported",
+                            "to_status": "closed", "version": 2,
+                            "note": data.evidence.note})
+            changes.update(status=(None, "closed"), spot_check=(None, "pending"))
+        case = Case(id=0, **values)
+        action = "self_handle" if data.self_handled else "report"
+        event = case_event(case, action)
+        event.payload["number"] = case.number[:-5]  # the repository appends the id
+        audit = dict(at=now, actor_account_id=subject.account_id, actor=subject.name,
+                     post=post_text, action="case.reported", target_type="case",
+                     region_code=region_code, changes=canonical_changes(changes),
+                     client_addr=subject.client_addr)
+        event_row = dict(at=now, type=event.type, region_code=event.region_code,
+                         permission=event.permission, payload=_json(event.payload))
+        inserted = await repo.insert_report(values, entries, audit, event_row)
+        if inserted is None:
+            existing = await repo.by_client_uuid(client_uuid)
+            assert existing is not None  # the insert found it
+            return self._replay(existing, subject, content_hash), False
+        case.id, entry_ids, event_id = inserted
+        publish_after_commit(session, PublishedEvent(
+            id=event_id, type=event.type, region_code=event.region_code,
+            permission=event.permission, payload={**event.payload, "id": case.id,
+                                                  "number": case.number}, at=stamp(now)))
+        photos: list[CasePhoto] = []
+        if data.photos or (data.evidence and data.evidence.photos):
+            await self._claim(repo, data.photos, case.id, entry_ids[0], "photos")
+            if data.evidence is not None:
+                await self._claim(repo, data.evidence.photos, case.id, entry_ids[-1],
+                                  "evidence.photos")
+            photos = await repo.photos_of([case.id])
         return case_out(case, subject, photos), True
 
     def _replay(self, existing: Case, subject: Subject, content_hash: str) -> CaseOut:
@@ -453,10 +475,10 @@ class CaseService:
                            **({"case_id": existing.id} if same_reporter else {}))
         return case_out(existing, subject)
 
-    async def _claim(self, repo: CaseRepository, photo_ids: Sequence[int], case: Case,
-                     action: CaseAction | None, field: str) -> None:
+    async def _claim(self, repo: CaseRepository, photo_ids: Sequence[int], case_id: int,
+                     action_id: int | None, field: str) -> None:
         unique = list(dict.fromkeys(photo_ids))
-        claimed = await repo.claim_photos(unique, case.id, action.id if action else None)
+        claimed = await repo.claim_photos(unique, case_id, action_id)
         if claimed != len(unique):
             raise InvalidInput(field, "every photo must be an upload of yours not yet attached "
                                "to a case (POST /api/v1/photos)")
@@ -464,14 +486,15 @@ class CaseService:
     async def _timeline(self, session: AsyncSession, subject: Subject, case: Case, action: str,
                         from_status: str | None, post: PostRef | None, *,
                         note: str | None = None, data: dict[str, Any] | None = None,
-                        at: datetime | None = None) -> CaseAction:
+                        at: datetime | None = None, flush: bool = True) -> CaseAction:
         entry = CaseAction(
             case_id=case.id, action=action, at=at or utcnow(),
             actor_account_id=subject.account_id, actor=subject.name,
             post=str(post) if post else None, from_status=from_status, to_status=case.status,
             version=case.version, note=note, data=_json(data or {}))
         session.add(entry)
-        await session.flush()
+        if flush:  # else the action's audit record flushes it
+            await session.flush()
         return entry
 
     # --- the workflow ----------------------------------------------------------------------------
@@ -495,11 +518,13 @@ class CaseService:
             raise Conflict(f"version {data.version} is stale: the case is at version "
                            f"{case.version}; reload it", field="version",
                            current_version=case.version)
-        return await self._apply(session, subject, repo, case, action, data)
+        await self._apply(session, subject, repo, case, action, data)
+        return await self.detail(session, subject, case)
 
     async def _apply(self, session: AsyncSession, subject: Subject, repo: CaseRepository,
                      case: Case, action: str, data: ActionIn,
-                     system_note: str | None = None) -> CaseOut:
+                     system_note: str | None = None) -> Case:
+        """Checks and takes one action on a loaded case; returns it changed (not re-read)."""
         transition = workflow.TRANSITIONS.get(action)
         if transition is None:
             raise NotFound(f"no action {action!r}", action=action)
@@ -530,15 +555,15 @@ class CaseService:
         except StaleDataError:
             raise Conflict("the case changed meanwhile; reload it", field="version") from None
         entry = await self._timeline(session, subject, case, action, from_status, post,
-                                     note=note, data=extra, at=now)
+                                     note=note, data=extra, at=now, flush=bool(data.photos))
         if data.photos:
-            await self._claim(repo, data.photos, case, entry, "photos")
+            await self._claim(repo, data.photos, case.id, entry.id, "photos")
         changes = {f: (before[f], getattr(case, f)) for f in tracked
                    if before[f] != getattr(case, f)}
         await record(session, subject, f"case.{action}", target_type="case",
                      target_id=case.id, region_code=case.region_code, changes=changes,
                      post=str(post) if post else None, events=[case_event(case, action)])
-        return await self.detail(session, subject, case)
+        return case
 
     # Each _do_* changes the case for one action; ``extra`` goes into the timeline entry.
 
@@ -700,13 +725,19 @@ class CaseService:
         system = Subject.everything()
         repo = CaseRepository(session, system)
         now = utcnow()
-        if workflow.parent_code(case.owner_code) is None or \
-                case.status not in workflow.TRANSITIONS["escalate"].sources:
+        at_top = workflow.parent_code(case.owner_code) is None
+        if at_top or case.status not in workflow.TRANSITIONS["escalate"].sources:
             case.supervised_at = now
             await session.flush()
+            where = "at the top level" if at_top else f"while {case.status}"
             await self._timeline(session, system, case, "supervise", case.status, None,
-                                 note="overdue at the top level: supervised, not escalated",
+                                 note=f"overdue {where}: supervised, not escalated",
                                  data={"escalated": False})
+            # Superiors' screens are told too, and the supervision is on the record.
+            await record(session, system, "case.supervise", target_type="case",
+                         target_id=case.id, region_code=case.region_code,
+                         changes={"supervised_at": (None, now)},
+                         events=[case_event(case, "supervise")])
             return False
         reason = (f"督办: step {case.step} overdue since {case.overdue_at:%Y-%m-%d %H:%M} UTC "
                   f"(grace {grace_hours:g} h)")
@@ -727,6 +758,24 @@ class CaseService:
         if case is None:
             raise NotFound(f"case {case_id} not found", case_id=case_id)
         return await self.detail(session, subject, case)
+
+    async def handlers(self, session: AsyncSession, subject: Subject,
+                       case_id: int) -> list[HandlerChoice]:
+        """Where the case may be dispatched: the regions from its owning level down to its
+        grid, then the organisations serving the grid."""
+        repo = CaseRepository(session, subject)
+        case = await repo.get(case_id)
+        if case is None:
+            raise NotFound(f"case {case_id} not found", case_id=case_id)
+        codes = [case.region_code[:n] for n in sorted(workflow.LEVEL_LENGTHS.values())
+                 if len(case.owner_code) <= n <= len(case.region_code)]
+        names = await repo.region_names(codes)
+        out = [HandlerChoice(kind="region", code=c, name=names.get(c),
+                             level=workflow.level_of(c)) for c in codes]
+        out += [HandlerChoice(kind="organisation", code=o.code, name=o.name,
+                              organisation_kind=o.kind)
+                for o in await repo.serving_organisations(case.region_code)]
+        return out
 
     def filters(self, subject: Subject, *, status: Sequence[str] = (),
                 category: str | None = None, subtree: str | None = None,

@@ -12,13 +12,11 @@ own ``case.escalate`` action.
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wangge.authz.permissions import CASE_POLICE, CASE_READ
@@ -26,11 +24,11 @@ from wangge.authz.scope import Subject
 from wangge.cases.repository import CaseRepository
 from wangge.cases.service import case_service
 from wangge.config import get_settings
-from wangge.kit import scheduler
+from wangge.kit import bus, scheduler
 from wangge.kit.actions import record
 from wangge.kit.bus import Event
 from wangge.kit.db import utcnow
-from wangge.models import CaseAction
+from wangge.models.case import case_number
 
 # Supervisions per sweep: each is a full named action; the rest wait for the next sweep.
 SUPERVISE_BATCH = 500
@@ -66,25 +64,18 @@ async def sweep(session: AsyncSession, now: datetime | None = None,
 
 async def _timeline_and_events(session: AsyncSession, system: Subject,
                                marked: list[dict[str, Any]], now: datetime) -> None:
-    rows = [{"case_id": m["id"], "action": "overdue", "at": now, "actor_account_id": None,
-             "actor": system.name, "post": None, "from_status": m["status"],
-             "to_status": m["status"], "version": m["version"],
-             "note": f"step {m['step']} overdue",
-             "data": json.dumps({"step": m["step"]})} for m in marked]
-    for start in range(0, len(rows), 5000):
-        await session.execute(insert(CaseAction), rows[start:start + 5000])
+    await CaseRepository(session, system).add_overdue_entries(now, system.name)
     # One event per grid (and visibility class): every screen above the grid sees it.
     by_grid: dict[tuple[str, bool], list[dict[str, Any]]] = defaultdict(list)
     for m in marked:
         by_grid[(m["region_code"], bool(m["police_only"]))].append(m)
-    from wangge.kit import bus
-
-    for (grid, police_only), cases in by_grid.items():
-        await bus.queue(session, Event(
-            "case.overdue", grid, CASE_POLICE if police_only else CASE_READ,
-            {"cases": [{"id": c["id"], "number": c["number"], "step": c["step"],
-                        "handler_code": c["handler_code"], "owner_code": c["owner_code"]}
-                       for c in cases[:100]], "count": len(cases)}))
+    await bus.queue_many(session, [Event(
+        "case.overdue", grid, CASE_POLICE if police_only else CASE_READ,
+        {"cases": [{"id": c["id"], "step": c["step"],
+                    "number": case_number(c["id"], c["region_code"], c["reported_at"]),
+                    "handler_code": c["handler_code"], "owner_code": c["owner_code"]}
+                   for c in cases[:100]], "count": len(cases)})
+        for (grid, police_only), cases in by_grid.items()])
 
 
 async def _scheduled(session: AsyncSession) -> None:

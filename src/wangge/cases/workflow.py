@@ -116,7 +116,7 @@ def escalated_status(status: str) -> Status:
 def check_invariants(case: CaseView) -> list[str]:
     """What is wrong with a case's fields for its status (empty when consistent).
 
-    Used by the property tests and by ``wangge cases check`` after imports.
+    Used by the property tests and the demo generator's tests.
     """
     problems: list[str] = []
     if case.status not in STATUSES:

@@ -14,11 +14,11 @@ from wangge.kit.web import ERROR_RESPONSES, ReadSubject, Session
 router = APIRouter(prefix="/api/v1/grids", tags=["grids"], responses=ERROR_RESPONSES)
 
 
-def get_grid_index_cache(request: Request) -> GridIndexCache:
+async def get_grid_index_cache(request: Request) -> GridIndexCache:
     """The app's grid index cache, created on first use."""
     state = request.app.state
     if getattr(state, "grid_index", None) is None:
-        state.grid_index = GridIndexCache()
+        state.grid_index = GridIndexCache(state.settings.grid_index_check_seconds)
     cache: GridIndexCache = state.grid_index
     return cache
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import datetime
 
 import anyio.to_thread
@@ -29,18 +30,24 @@ class GridIndexCache:
     """The grid index of one app: built on first use, rebuilt when the grid rows change.
 
     The index covers every grid (it is infrastructure, like a database index); scoping applies
-    to the answers. The version check is one aggregate over the grid rows per lookup.
+    to the answers. The version check is one aggregate over the grid rows, made at most every
+    ``check_seconds`` (grids change when they are regenerated, not per request).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, check_seconds: float = 0) -> None:
         self._index: GridIndex | None = None
         self._version: tuple[int, datetime | None] | None = None
         self._lock = asyncio.Lock()
+        self.check_seconds = check_seconds
+        self._checked = 0.0
 
     async def get(self, session: AsyncSession) -> GridIndex:
         """The index for the grids now in the database."""
+        if self._index is not None and time.monotonic() - self._checked < self.check_seconds:
+            return self._index
         repo = GridShapeRepository(session, Subject.everything())
         version = await repo.grid_version()
+        self._checked = time.monotonic()
         if self._index is not None and self._version == version:
             return self._index
         async with self._lock:

@@ -34,7 +34,9 @@ async def record(
         region_code=region_code, changes=canonical_changes(changes),
         client_addr=subject.client_addr,
     )
-    await append(session, rec)
-    for event in events:
-        await bus.queue(session, event)
+    append(session, rec)
+    if events:
+        await bus.queue_many(session, events)  # flushes the audit record with them
+    else:
+        await session.flush()
     return rec

@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -78,18 +78,29 @@ def stamp(at: datetime) -> str:
 
 async def queue(session: AsyncSession, event: Event) -> EventLogEntry:
     """Logs ``event`` in the session's transaction and publishes it after commit."""
-    entry = EventLogEntry(
-        at=utcnow(), type=event.type, region_code=event.region_code,
-        permission=event.permission,
+    return (await queue_many(session, [event]))[0]
+
+
+async def queue_many(session: AsyncSession, events: Sequence[Event]) -> list[EventLogEntry]:
+    """Logs events in the session's transaction (one flush) and publishes them after commit."""
+    now = utcnow()
+    entries = [EventLogEntry(
+        at=now, type=event.type, region_code=event.region_code, permission=event.permission,
         payload=json.dumps(event.payload, ensure_ascii=False, sort_keys=True, default=str),
-    )
-    session.add(entry)
+    ) for event in events]
+    session.add_all(entries)
     await session.flush()
-    # Built now: after commit the entry may be expired and the hook cannot load it.
-    published = PublishedEvent.from_entry(entry)
+    # Built now: after commit the entries may be expired and the hook cannot load them.
+    savepoint = session.sync_session.get_nested_transaction()
+    pending = session.info.setdefault(PENDING_KEY, [])
+    pending.extend((PublishedEvent.from_entry(e), savepoint) for e in entries)
+    return entries
+
+
+def publish_after_commit(session: AsyncSession, published: PublishedEvent) -> None:
+    """Publishes an event row the caller inserted itself (a bulk path) after commit."""
     savepoint = session.sync_session.get_nested_transaction()
     session.info.setdefault(PENDING_KEY, []).append((published, savepoint))
-    return entry
 
 
 @sa_event.listens_for(OrmSession, "after_commit")
@@ -239,14 +250,19 @@ class Bus:
     async def _send(self) -> None:
         assert self._outbox is not None
         while True:
-            events = await self._outbox.get()
+            batches = [await self._outbox.get()]
+            # Under load many commits wait here: one publish carries them all, in order.
+            while not self._outbox.empty() and len(batches) < 500:
+                batches.append(self._outbox.get_nowait())
+            events = [ev for batch in batches for ev in batch]
             try:
                 await self.backend.publish(events)
             except Exception:
                 # They stay in event_log: clients that reconnect replay them.
                 log.exception("bus: publishing %d event(s) failed", len(events))
             finally:
-                self._outbox.task_done()
+                for _ in batches:
+                    self._outbox.task_done()
 
     def _deliver(self, event: PublishedEvent) -> None:
         self.delivered += 1
@@ -352,13 +368,15 @@ class PostgresBackend:
         async with self._send_lock:
             if self._send_conn is None or self._send_conn.closed:
                 self._send_conn = await self._connect()
-            async with self._send_conn.transaction():
-                for ev in events:
-                    body = ev.to_json()
-                    if len(body.encode()) > NOTIFY_LIMIT:
-                        body = json.dumps({"ref": ev.id})
-                    await self._send_conn.execute("SELECT pg_notify(%s, %s)",
-                                                  (self.channel, body))
+            bodies = []
+            for ev in events:
+                body = ev.to_json()
+                bodies.append(body if len(body.encode()) <= NOTIFY_LIMIT
+                              else json.dumps({"ref": ev.id}))
+            # One statement (one round trip, atomic): notifications keep their order.
+            await self._send_conn.execute(
+                "SELECT pg_notify(%s, body) FROM unnest(%s::text[]) WITH ORDINALITY "
+                "AS t(body, n) ORDER BY n", (self.channel, bodies))
 
     async def _fetch(self, where: str, arg: int) -> list[PublishedEvent]:
         async with self._send_lock:

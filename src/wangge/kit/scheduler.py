@@ -8,7 +8,8 @@ takes over. Under SQLite the single process leads.
 
 Each run first inserts ``JobRun(job, period)`` in the job's own transaction: the primary key
 makes a second run of the same period fail even if two leaders ever overlapped, and a failed job
-leaves no row, its writes rolled back with it.
+leaves no row, its writes rolled back with it. Jobs that are safe to run twice and run every
+second or so (the audit sealer) register with ``once=False`` and leave no JobRun rows.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Job:
     name: str
     every_seconds: float
     fn: JobFn
+    once: bool = True  # guard each period with a JobRun row
 
     def period_index(self, now: float) -> int:
         return math.floor(now / self.every_seconds)
@@ -64,14 +66,14 @@ class Registry:
     def __init__(self) -> None:
         self.jobs: dict[str, Job] = {}
 
-    def register(self, name: str, every_seconds: float, fn: JobFn) -> Job:
+    def register(self, name: str, every_seconds: float, fn: JobFn, once: bool = True) -> Job:
         if not name or len(name) > 64:
             raise ValueError("job name: 1-64 characters")
         if every_seconds <= 0:
             raise ValueError("every_seconds: must be positive")
         if name in self.jobs and self.jobs[name].fn is not fn:
             raise ValueError(f"job {name!r} is registered twice")
-        job = Job(name, every_seconds, fn)
+        job = Job(name, every_seconds, fn, once)
         self.jobs[name] = job
         return job
 
@@ -79,9 +81,9 @@ class Registry:
 registry = Registry()
 
 
-def register(name: str, every_seconds: float, fn: JobFn) -> Job:
+def register(name: str, every_seconds: float, fn: JobFn, once: bool = True) -> Job:
     """Registers a periodic job with this process's scheduler."""
-    return registry.register(name, every_seconds, fn)
+    return registry.register(name, every_seconds, fn, once)
 
 
 def lock_key(schema: str) -> int:
@@ -200,13 +202,14 @@ class Scheduler:
         period = job.period_key(index)
         try:
             async with transaction(self.sessionmaker) as session:
-                session.add(JobRun(job=job.name, period=period, runner=self.runner,
-                                   started_at=utcnow()))
-                try:
-                    await session.flush()
-                except IntegrityError:
-                    log.info("scheduler: %s %s already ran", job.name, period)
-                    raise _AlreadyRan from None
+                if job.once:
+                    session.add(JobRun(job=job.name, period=period, runner=self.runner,
+                                       started_at=utcnow()))
+                    try:
+                        await session.flush()
+                    except IntegrityError:
+                        log.info("scheduler: %s %s already ran", job.name, period)
+                        raise _AlreadyRan from None
                 await job.fn(session)
         except _AlreadyRan:
             return

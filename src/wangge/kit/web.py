@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -26,6 +28,11 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
             raise
 
 
+# Scope "function": the session commits before the response is sent. FastAPI's default for
+# yield dependencies ("request") runs the commit after the response has gone out, so a client
+# could be told 200/201 for a write that then fails to commit, or read its own write too early.
+SESSION = Depends(get_session, scope="function")
+
 SESSION_COOKIE = "wangge_session"
 
 
@@ -42,12 +49,63 @@ def request_token(request: Request) -> str | None:
     return request.cookies.get(SESSION_COOKIE)
 
 
+@dataclasses.dataclass(frozen=True)
+class SessionFacts:
+    """What requests need of their session row (a plain copy: safe to keep across requests)."""
+
+    id: int
+    kind: str
+    csrf_token: str | None
+    expires_at: datetime
+
+
+class SubjectCache:
+    """Token hash → (subject, its session row) for a few seconds, so a busy client (a phone
+    sending reports, a screen polling) costs no session and post look-ups on every request.
+
+    Log-out, revocation and post changes clear this process's cache at once; other processes
+    see them within ``auth_cache_seconds`` (decision 0011).
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, tuple[float, Subject, SessionFacts]] = {}
+
+    def get(self, key: str) -> tuple[Subject, SessionFacts] | None:
+        import time
+
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        if found[0] < time.monotonic():
+            self._entries.pop(key, None)
+            return None
+        return found[1], found[2]
+
+    def put(self, key: str, subject: Subject, auth_session: SessionFacts,
+            seconds: float) -> None:
+        import time
+
+        if seconds <= 0:
+            return
+        if len(self._entries) > 100_000:
+            self._entries.clear()
+        lifetime = min(seconds, (auth_session.expires_at - utcnow()).total_seconds())
+        if lifetime > 0:
+            self._entries[key] = (time.monotonic() + lifetime, subject, auth_session)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+subject_cache = SubjectCache()
+
+
 # Declares the bearer scheme in OpenAPI ("Authorize" in /docs, a lock on every route that needs a
 # subject); get_subject reads the header itself so that page session cookies work too.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-async def get_subject(request: Request, session: Annotated[AsyncSession, Depends(get_session)],
+async def get_subject(request: Request, session: Annotated[AsyncSession, SESSION],
                       _bearer: Annotated[str | None, Depends(oauth2_scheme)] = None) -> Subject:
     """The logged-in subject; 401 without a valid session or token."""
     from wangge.auth.repository import AuthRepository
@@ -58,12 +116,24 @@ async def get_subject(request: Request, session: Annotated[AsyncSession, Depends
     if isinstance(cached, Subject):
         return cached
     token = request_token(request)
-    found = await AuthRepository(session).live_session(token_hash(token), utcnow()) if token \
-        else None
-    if found is None:
+    if not token:
         raise Unauthorized("log in first: send a bearer token or a session cookie")
-    auth_session, account = found
-    subject = await subject_for(session, account, client_addr(request))
+    key = token_hash(token)
+    hit = subject_cache.get(key)
+    addr = client_addr(request)
+    if hit is not None:
+        subject, auth_session = hit
+        if subject.client_addr != addr:
+            subject = dataclasses.replace(subject, client_addr=addr)
+    else:
+        found = await AuthRepository(session).live_session(key, utcnow())
+        if found is None:
+            raise Unauthorized("log in first: send a bearer token or a session cookie")
+        row, account = found
+        auth_session = SessionFacts(row.id, row.kind, row.csrf_token, row.expires_at)
+        subject = await subject_for(session, account, addr)
+        subject_cache.put(key, subject, auth_session,
+                          request.app.state.settings.auth_cache_seconds)
     request.state.subject = subject
     request.state.auth_session = auth_session
     # Plain copy for templates: error pages render after the session has rolled back.
@@ -114,7 +184,7 @@ async def csrf_protect(request: Request, subject: Annotated[Subject, Depends(get
     return subject
 
 
-Session = Annotated[AsyncSession, Depends(get_session)]
+Session = Annotated[AsyncSession, SESSION]
 CurrentSubject = Annotated[Subject, Depends(get_subject)]
 # A page form POST: logged in, and the form carries the session's CSRF token.
 CsrfSubject = Annotated[Subject, Depends(csrf_protect)]

@@ -7,7 +7,6 @@ from wangge.models.case import (
     Case,
     CaseAction,
     CaseCategory,
-    CaseCounter,
     CasePhoto,
 )
 from wangge.models.event import EventLogEntry, JobRun
@@ -25,7 +24,6 @@ __all__ = [
     "Case",
     "CaseAction",
     "CaseCategory",
-    "CaseCounter",
     "CasePhoto",
     "EventLogEntry",
     "JobRun",

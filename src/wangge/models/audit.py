@@ -12,7 +12,8 @@ class AuditRecord(Base):
     """审计记录 — one named action, append-only and hash-chained to the record before it.
 
     ``hash`` = SHA-256 over the previous record's hash and this record's canonical content, so
-    changing, inserting or deleting any record breaks every link after it.
+    changing, inserting or deleting any record breaks every link after it. Records are written
+    unsealed and chained within a second by the sealer, in commit order (``seq``).
     """
 
     __tablename__ = "audit_records"
@@ -29,5 +30,7 @@ class AuditRecord(Base):
     region_code: Mapped[str | None] = mapped_column(String(15), index=True)
     changes: Mapped[str] = mapped_column(Text)  # canonical JSON {"field": [before, after]}
     client_addr: Mapped[str | None] = mapped_column(String(64))
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Set by the sealer (wangge.audit.chain.seal): the chain position and the links.
+    seq: Mapped[int | None] = mapped_column(unique=True)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    hash: Mapped[str | None] = mapped_column(String(64), unique=True)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Boolean,
@@ -17,6 +18,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from wangge.kit.db import Base, UTCDateTime, utcnow
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 class CaseCategory(Base):
@@ -78,7 +81,6 @@ class Case(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    number: Mapped[str] = mapped_column(String(32), unique=True)
     client_uuid: Mapped[str] = mapped_column(String(36), unique=True)
     content_hash: Mapped[str] = mapped_column(String(64))
     category_code: Mapped[str] = mapped_column(String(16), ForeignKey("case_categories.code"),
@@ -126,7 +128,15 @@ class Case(Base):
     rating: Mapped[int | None] = mapped_column(SmallInteger)
     rating_comment: Mapped[str | None] = mapped_column(String(500))
     spot_check: Mapped[str | None] = mapped_column(String(8))  # pending | passed | failed
+    # True for the generated demo cases (wangge.cases.demo).
+    synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    @property
+    def number(self) -> str:
+        """The human-readable number, e.g. ``SJ-410702-20261129-00042``: county, local day of
+        the report, id (derived, so intake takes no lock to number a case)."""
+        return case_number(self.id, self.region_code, self.reported_at)
 
     # Compare-and-set on every UPDATE: a concurrent change raises StaleDataError (→ 409).
     __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
@@ -169,11 +179,7 @@ class CasePhoto(Base):
     uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class CaseCounter(Base):
-    """The last case number given per county and day (SJ-410702-20261129-00042)."""
-
-    __tablename__ = "case_counters"
-
-    county: Mapped[str] = mapped_column(String(6), primary_key=True)
-    day: Mapped[str] = mapped_column(String(8), primary_key=True)
-    last: Mapped[int] = mapped_column(Integer)
+def case_number(case_id: int, region_code: str, reported_at: datetime) -> str:
+    """``SJ-<county>-<local date>-<id>``; the id part has at least five digits."""
+    day = reported_at.astimezone(SHANGHAI).strftime("%Y%m%d")
+    return f"SJ-{region_code[:6]}-{day}-{case_id:05d}"

@@ -63,6 +63,14 @@ class RegionService:
         own = await repo.get_many([p for p in subject.prefixes if p])
         return min((r.code for r in own), key=lambda c: (len(c), c), default=None)
 
+    async def names(self, session: AsyncSession, subject: Subject,
+                    codes: list[str]) -> dict[str, str]:
+        """Names of regions in scope or above it (breadcrumbs, case owners and handlers)."""
+        if not codes:
+            return {}
+        repo = RegionRepository(session, subject)
+        return {r.code: r.name for r in await repo.breadcrumbs(sorted(set(codes)))}
+
     async def children(self, session: AsyncSession, subject: Subject, code: str) -> list[ChildOut]:
         """Lists a region's children, each with the counts beneath it."""
         repo = RegionRepository(session, subject)

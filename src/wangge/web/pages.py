@@ -63,6 +63,17 @@ def _remember(response: Response, lang: Language) -> Response:
     return response
 
 
+def nav_section(path: str) -> str:
+    """The navigation link a page belongs to (marked as the current one)."""
+    if path == "/cases/new":
+        return "report"
+    for prefix, key in (("/regions", "regions"), ("/cases", "cases"), ("/tasks", "tasks"),
+                        ("/audit", "audit")):
+        if path == prefix or path.startswith(prefix + "/"):
+            return key
+    return "regions" if path == "/" else ""
+
+
 def render(request: Request, lang: Language, template: str, status_code: int = 200,
            **context: Any) -> Response:
     """Renders a page template in the request's language (remembering a ``?lang=`` choice)."""
@@ -72,11 +83,13 @@ def render(request: Request, lang: Language, template: str, status_code: int = 2
     # Set by kit.web.get_subject when the page required a log-in: the top bar shows the user
     # and a log-out form carrying the session's CSRF token.
     subject = getattr(request.state, "subject", None)
-    user = {"name": subject.name, "csrf_token": getattr(request.state, "csrf_token", "")} \
-        if subject is not None else None
+    # Its permissions decide which links the navigation shows.
+    user = {"name": subject.name, "csrf_token": getattr(request.state, "csrf_token", ""),
+            "can": subject.permissions} if subject is not None else None
     response = TEMPLATES.TemplateResponse(
         request, template,
-        {"t": t, "lang": lang.code, "switch_url": switch_url, "user": user, **context},
+        {"t": t, "lang": lang.code, "switch_url": switch_url, "user": user,
+         "nav": nav_section(request.url.path), **context},
         status_code=status_code,
     )
     return _remember(response, lang)

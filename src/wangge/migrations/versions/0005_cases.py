@@ -54,16 +54,8 @@ def upgrade() -> None:
         )
 
     op.create_table(
-        "case_counters",
-        sa.Column("county", sa.String(length=6), nullable=False),
-        sa.Column("day", sa.String(length=8), nullable=False),
-        sa.Column("last", sa.Integer(), nullable=False),
-        sa.PrimaryKeyConstraint("county", "day", name=op.f("pk_case_counters")),
-    )
-    op.create_table(
         "cases",
         sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("number", sa.String(length=32), nullable=False),
         sa.Column("client_uuid", sa.String(length=36), nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
         sa.Column("category_code", sa.String(length=16), nullable=False),
@@ -105,6 +97,7 @@ def upgrade() -> None:
         sa.Column("rating", sa.SmallInteger(), nullable=True),
         sa.Column("rating_comment", sa.String(length=500), nullable=True),
         sa.Column("spot_check", sa.String(length=8), nullable=True),
+        sa.Column("synthetic", sa.Boolean(), nullable=False, server_default=sa.false()),
         sa.Column("updated_at", wangge.kit.db.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["category_code"],
@@ -121,7 +114,6 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_cases")),
         sa.UniqueConstraint("client_uuid", name=op.f("uq_cases_client_uuid")),
-        sa.UniqueConstraint("number", name=op.f("uq_cases_number")),
     )
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_cases_category_code"), ["category_code"], unique=False)
@@ -284,7 +276,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_cases_category_code"))
 
     op.drop_table("cases")
-    op.drop_table("case_counters")
     with op.batch_alter_table("case_categories", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_categories_parent_code"))
 
