@@ -8,6 +8,7 @@
   var text = config.text;
   var page = document.getElementById("case-page");
   var version = config.version;
+  var reloading = false;
   // "Reported" is said once: a later reload (live or after an action) shows the case only.
   if (/[?&]reported=/.test(window.location.search) && window.history.replaceState) {
     window.history.replaceState(null, "", window.location.pathname);
@@ -112,13 +113,19 @@
       button.disabled = true;
       C.api("POST", "/api/v1/cases/" + config.id + "/actions/" + action, bodyOf(form))
         .then(function (res) {
-          if (res.ok) { window.location.reload(); return; }
+          if (res.ok) {
+            // Our own action's event must not start a second reload over this one.
+            reloading = true;
+            window.location.reload();
+            return;
+          }
           button.disabled = false;
           if (res.status === 0) { C.showErrors(form, [], text.network_error); return; }
           if (res.status === 409) {
             // Stale version or a state that no longer allows this: say so, then show the
             // case as it is now.
             C.showErrors(form, [], ((res.data && res.data.message) || "") + " " + text.case_conflict);
+            reloading = true;
             setTimeout(function () { window.location.reload(); }, 1500);
             return;
           }
@@ -148,7 +155,7 @@
     return (payload.cases || []).some(function (c) { return c.id === config.id; });
   }
   C.live(config, function (type, payload) {
-    if (!concerns(type, payload)) return;
+    if (reloading || !concerns(type, payload)) return;
     page.dataset.stale = "1";
     if (editing) { banner.hidden = false; return; }
     window.location.reload();
