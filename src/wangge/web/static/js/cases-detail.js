@@ -9,6 +9,10 @@
   var page = document.getElementById("case-page");
   var version = config.version;
   var reloading = false;
+  // While our own action is in flight its event can arrive before its answer: hold live
+  // reloads until the answer says what to do.
+  var acting = false;
+  var changedWhileActing = false;
   // "Reported" is said once: a later reload (live or after an action) shows the case only.
   if (/[?&]reported=/.test(window.location.search) && window.history.replaceState) {
     window.history.replaceState(null, "", window.location.pathname);
@@ -111,8 +115,10 @@
       if (list && C.photosPending(list)) errors.push({ field: "photos", reason: text.report_photo_uploading });
       if (errors.length) { C.showErrors(form, errors); return; }
       button.disabled = true;
+      acting = true;
       C.api("POST", "/api/v1/cases/" + config.id + "/actions/" + action, bodyOf(form))
         .then(function (res) {
+          acting = false;
           if (res.ok) {
             // Our own action's event must not start a second reload over this one.
             reloading = true;
@@ -120,6 +126,7 @@
             return;
           }
           button.disabled = false;
+          if (changedWhileActing) { banner.hidden = false; }
           if (res.status === 0) { C.showErrors(form, [], text.network_error); return; }
           if (res.status === 409) {
             // Stale version or a state that no longer allows this: say so, then show the
@@ -156,6 +163,7 @@
   }
   C.live(config, function (type, payload) {
     if (reloading || !concerns(type, payload)) return;
+    if (acting) { changedWhileActing = true; return; }
     page.dataset.stale = "1";
     if (editing) { banner.hidden = false; return; }
     window.location.reload();
