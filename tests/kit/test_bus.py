@@ -162,6 +162,41 @@ class TestPostgresBackend:
         assert got_there[1].payload["text"] == big
         assert [e.id for e in got_here] == [e.id for e in got_there]
 
+    async def test_the_database_publishes_rows_written_without_the_app(
+            self, database: str) -> None:
+        """The event_log trigger is the publisher: a row inserted by plain SQL on a connection
+        the bus knows nothing of reaches subscribers at commit, in id order, with the fields
+        and timestamp format the app would send; an uncommitted row never does."""
+        _needs_pg(database)
+        import psycopg
+
+        from wangge.kit.db import psycopg_conninfo
+
+        listener = await Bus(PostgresBackend(database)).start()
+        sub = listener.subscribe()
+        insert = ("INSERT INTO event_log (at, type, region_code, permission, payload) VALUES "
+                  "(now(), 'test.raw', '410702001001001', 'case:read', %s) RETURNING id, at")
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                    psycopg_conninfo(database)) as conn:
+                ids, stamps = [], []
+                for n in (1, 2):
+                    row = await (await conn.execute(insert, (f'{{"n": {n}}}',))).fetchone()
+                    assert row is not None
+                    ids.append(row[0])
+                    stamps.append(bus.stamp(row[1]))
+                assert await drain(sub, 0.3) == []  # not committed yet
+                await conn.commit()
+                got = await drain(sub, 1.0)
+                await conn.execute(insert, ('{"n": 3}',))
+                await conn.rollback()
+                assert await drain(sub, 0.3) == []
+        finally:
+            await listener.stop()
+        assert [(e.id, e.type, e.region_code, e.permission, e.payload, e.at) for e in got] == [
+            (ids[0], "test.raw", "410702001001001", "case:read", {"n": 1}, stamps[0]),
+            (ids[1], "test.raw", "410702001001001", "case:read", {"n": 2}, stamps[1])]
+
     async def test_the_channel_is_per_schema(self, database: str) -> None:
         _needs_pg(database)
         backend = PostgresBackend(database)

@@ -1,10 +1,12 @@
 """Domain events: queued by actions inside a transaction, logged, published only after commit.
 
 ``queue`` writes the event to ``event_log`` in the caller's transaction (so a reconnecting
-stream can replay it by id) and remembers it on the session. A SQLAlchemy ``after_commit`` hook
-hands the remembered events to this process's running ``Bus``; a rolled-back transaction (or
-savepoint) drops them. The bus passes them to its backend — in-process, PostgreSQL
-LISTEN/NOTIFY or Redis pub/sub — and every process fans what its backend delivers out to its
+stream can replay it by id). On PostgreSQL the log is the outbox and the database publishes it:
+a trigger NOTIFYs every new row, delivered when (and only if) the transaction commits
+(migration 0007). Other backends need the app to publish: ``queue`` remembers the event on the
+session, a SQLAlchemy ``after_commit`` hook hands the remembered events to this process's
+running ``Bus``, and a rolled-back transaction (or savepoint) drops them. Every process fans
+what its backend delivers — in-process, PostgreSQL LISTEN/NOTIFY or Redis pub/sub — out to its
 local subscribers (the SSE streams).
 """
 
@@ -21,12 +23,11 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy import event as sa_event
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import SessionTransaction
 
-from wangge.kit.db import utcnow
+from wangge.kit.db import psycopg_conninfo, utcnow
 from wangge.models import EventLogEntry
 
 log = logging.getLogger(__name__)
@@ -90,6 +91,8 @@ async def queue_many(session: AsyncSession, events: Sequence[Event]) -> list[Eve
     ) for event in events]
     session.add_all(entries)
     await session.flush()
+    if not app_publishes():
+        return entries
     # Built now: after commit the entries may be expired and the hook cannot load them.
     savepoint = session.sync_session.get_nested_transaction()
     pending = session.info.setdefault(PENDING_KEY, [])
@@ -97,10 +100,27 @@ async def queue_many(session: AsyncSession, events: Sequence[Event]) -> list[Eve
     return entries
 
 
+def app_publishes() -> bool:
+    """Whether this process must publish committed events itself (False when no bus runs, or
+    when its backend is fed by the database from ``event_log``)."""
+    return _current is not None and not _current.backend.publishes_from_log
+
+
 def publish_after_commit(session: AsyncSession, published: PublishedEvent) -> None:
-    """Publishes an event row the caller inserted itself (a bulk path) after commit."""
+    """Publishes an event row the caller inserted itself (a bulk path) after commit, where the
+    app publishes (see ``app_publishes``)."""
+    if not app_publishes():
+        return
     savepoint = session.sync_session.get_nested_transaction()
     session.info.setdefault(PENDING_KEY, []).append((published, savepoint))
+
+
+def publish_committed(events: list[PublishedEvent]) -> None:
+    """Publishes events whose rows were committed outside any session (a direct statement),
+    where the app publishes (see ``app_publishes``)."""
+    if app_publishes():
+        assert _current is not None
+        _current.enqueue(events)
 
 
 @sa_event.listens_for(OrmSession, "after_commit")
@@ -109,7 +129,8 @@ def _after_commit(session: OrmSession) -> None:
     if session.get_nested_transaction() is not None:
         return
     pending = session.info.pop(PENDING_KEY, None)
-    if pending and _current is not None:
+    if pending and app_publishes():
+        assert _current is not None
         _current.enqueue([published for published, _ in pending])
 
 
@@ -186,6 +207,9 @@ class Backend(Protocol):
     """Carries published events to every process (including this one) that subscribed."""
 
     name: str
+    # True when the database publishes every committed event_log row itself (PostgreSQL's
+    # trigger): the app then never hands committed events to ``publish``.
+    publishes_from_log: bool
 
     async def start(self, deliver: Deliver) -> None: ...
 
@@ -290,6 +314,7 @@ class InProcessBackend:
     """A single process (SQLite, tests): delivering is calling the local fan-out."""
 
     name = "inprocess"
+    publishes_from_log = False
 
     def __init__(self) -> None:
         self._deliver: Deliver | None = None
@@ -306,12 +331,6 @@ class InProcessBackend:
         self._deliver = None
 
 
-def psycopg_conninfo(database_url: str) -> str:
-    """A libpq URL for psycopg from the app's SQLAlchemy URL (query options kept)."""
-    return make_url(database_url).set(drivername="postgresql").render_as_string(
-        hide_password=False)
-
-
 def pg_channel(schema: str) -> str:
     """The NOTIFY channel: one per schema, so apps on different schemas never mix events."""
     return "wangge_events" if schema == "public" else f"wangge_events_{schema}"[:63]
@@ -320,12 +339,15 @@ def pg_channel(schema: str) -> str:
 class PostgresBackend:
     """PostgreSQL LISTEN/NOTIFY: several worker processes on one database see every event.
 
-    Two dedicated autocommit connections: one only LISTENs, one NOTIFYs (and fetches events
-    too big for a notification). If the listening connection drops, it reconnects and replays
-    from ``event_log`` what arrived in between.
+    The database publishes: the ``event_log`` trigger (migration 0007) NOTIFYs each committed
+    row, so the app sends nothing after commit. Two dedicated autocommit connections: one only
+    LISTENs, the other fetches events too big for a notification (and serves an explicit
+    ``publish``). If the listening connection drops, it reconnects and replays from
+    ``event_log`` what arrived in between.
     """
 
     name = "postgres"
+    publishes_from_log = True
 
     def __init__(self, database_url: str, reconnect_seconds: float = 1.0) -> None:
         self.conninfo = psycopg_conninfo(database_url)
@@ -443,6 +465,7 @@ class RedisBackend:
     """
 
     name = "redis"
+    publishes_from_log = False
 
     def __init__(self, redis_url: str, database_url: str) -> None:
         self.redis_url = redis_url
