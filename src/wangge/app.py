@@ -28,7 +28,7 @@ from wangge.cases.pages import router as cases_pages_router
 from wangge.config import PACKAGE_ROOT, Settings, get_settings
 from wangge.geo.endpoints import router as grids_router
 from wangge.kit import bus, scheduler
-from wangge.kit.db import create_engine, create_sessionmaker
+from wangge.kit.db import create_direct_pool, create_engine, create_sessionmaker
 from wangge.kit.errors import NotFound, Unauthorized, WanggeError
 from wangge.kit.web import Session
 from wangge.org.endpoints import router as regions_router
@@ -57,6 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings.database_url)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        app.state.direct_pool = direct = create_direct_pool(settings.database_url)
+        if direct is not None:
+            await direct.open()
         app.state.bus = await bus.start(
             bus.create_backend(settings.bus, settings.database_url, settings.redis_url))
         jobs = None
@@ -70,6 +73,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if jobs is not None:
                 await jobs.stop()
             await bus.stop(app.state.bus)
+            if direct is not None:
+                await direct.close()
             await engine.dispose()
 
     app = FastAPI(title="Wangge 网格", version=__version__, lifespan=lifespan)

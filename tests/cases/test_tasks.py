@@ -9,20 +9,21 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from tests.cases.actors import (
     CITY,
     COUNTY,
     GRID,
     INDEX,
+    SIBLING_GRID,
     TOWNSHIP,
     VILLAGE,
     load_subjects,
@@ -34,8 +35,11 @@ from wangge.authz.scope import Subject
 from wangge.cases.schemas import ActionIn, CaseCreate, CaseOut, Evidence, Handler
 from wangge.cases.service import case_service, reference
 from wangge.cases.tasks import SweepResult, sweep
+from wangge.kit import bus
+from wangge.kit.bus import InProcessBackend, PublishedEvent
 from wangge.kit.db import create_engine, create_sessionmaker, utcnow
 from wangge.models import AuditRecord, Case, CaseAction, EventLogEntry
+from wangge.models.case import case_number
 
 pytestmark = pytest.mark.anyio
 
@@ -80,6 +84,16 @@ class Env:
             result = await sweep(session, now=self.start + after, grace_hours=grace_hours)
             await session.commit()
             return result
+
+    async def clone(self, case_id: int, ids: Iterable[int], **changes: Any) -> None:
+        """Copies of a case under the given ids (a quick way to fill a grid)."""
+        table = Case.__table__
+        async with self.maker() as session:
+            row = (await session.execute(select(table).where(table.c.id == case_id))).one()
+            await session.execute(insert(table), [
+                {**row._asdict(), **changes, "id": i, "client_uuid": str(uuid.uuid4())}
+                for i in ids])
+            await session.commit()
 
     async def case(self, case_id: int) -> Case:
         async with self.maker() as session:
@@ -196,6 +210,75 @@ class TestMarkOverdue:
         assert resumed.status == "accepted" and resumed.due_at is not None
         assert resumed.due_at - utcnow() <= hours(1)  # the dispatch limit
         assert await env.sweep(timedelta(days=30)) == SweepResult(1, 0)
+
+
+class TestOverdueEvents:
+    async def test_one_event_per_grid_and_class_lists_the_first_hundred_and_counts_all(
+        self, env: Env
+    ) -> None:
+        first = await env.report()
+        # 104 more in the grid (their numbers cross from five digits to six), two police-only
+        # ones there, three in the sibling grid reported just after midnight in Shanghai.
+        crowd = range(99_990, 100_094)
+        await env.clone(first.id, crowd)
+        await env.clone(first.id, [100_200, 100_201], police_only=True)
+        await env.clone(first.id, [100_300, 100_301, 100_302], region_code=SIBLING_GRID,
+                        owner_code=SIBLING_GRID,
+                        reported_at=datetime(2026, 11, 29, 16, 30, tzinfo=UTC))
+        assert await env.sweep(hours(1)) == SweepResult(110, 0)
+
+        events = {(e.region_code, e.permission): json.loads(e.payload)
+                  for e in await env.events("case.overdue")}
+        assert sorted(events) == [(SIBLING_GRID, "case:read"), (GRID, "case:police"),
+                                  (GRID, "case:read")]
+        crowded = events[(GRID, "case:read")]
+        assert crowded["count"] == 105
+        assert [c["id"] for c in crowded["cases"]] == [first.id, *crowd[:99]]
+        assert crowded["cases"][0] == {"id": first.id, "step": "accept", "number": first.number,
+                                       "handler_code": None, "owner_code": GRID}
+        numbers = {c["id"]: c["number"] for p in events.values() for c in p["cases"]}
+        async with env.maker() as session:
+            rows = (await session.execute(
+                select(Case.id, Case.region_code, Case.reported_at)
+                .where(Case.id.in_(list(numbers))))).all()
+        assert numbers == {i: case_number(i, region, at) for i, region, at in rows}
+        assert numbers[99_999].endswith("-99999") and numbers[100_000].endswith("-100000")
+        assert numbers[100_300] == "SJ-410702-20261130-100300"
+        assert events[(GRID, "case:police")] == {"count": 2, "cases": [
+            {"id": i, "step": "accept", "number": numbers[i], "handler_code": None,
+             "owner_code": GRID} for i in (100_200, 100_201)]}
+        sibling = events[(SIBLING_GRID, "case:read")]
+        assert sibling["count"] == 3
+        assert [c["owner_code"] for c in sibling["cases"]] == [SIBLING_GRID] * 3
+
+        async with env.maker() as session:
+            marked = (await session.execute(
+                select(CaseAction.case_id, func.count()).where(CaseAction.action == "overdue")
+                .group_by(CaseAction.case_id))).all()
+        assert len(marked) == 110 and {n for _, n in marked} == {1}
+        [audit] = await env.audit("case.deadline_sweep")
+        assert json.loads(audit.changes)["marked_overdue"] == [None, 110]
+
+    async def test_the_events_reach_an_app_published_bus_after_commit(self, env: Env) -> None:
+        # The in-process bus (SQLite's; on PostgreSQL it stands for any bus the database does
+        # not feed): the sweep hands the logged rows to it.
+        case = await env.report()
+        await env.clone(case.id, [100_400], region_code=SIBLING_GRID)
+        running = await bus.start(InProcessBackend())
+        try:
+            sub = running.subscribe()
+            async with env.maker() as session:
+                assert await sweep(session, now=env.start + hours(1)) == SweepResult(2, 0)
+                with pytest.raises(TimeoutError):
+                    await sub.get(timeout=0.05)
+                await session.commit()
+            got = [await sub.get(timeout=1) for _ in range(2)]
+        finally:
+            await bus.stop(running)
+        logged = [PublishedEvent.from_entry(e) for e in await env.events("case.overdue")]
+        assert sorted(got, key=lambda e: e.id if e else 0) == logged
+        assert {(e.region_code, e.payload["count"]) for e in logged} == {(GRID, 1),
+                                                                         (SIBLING_GRID, 1)}
 
 
 class TestSupervision:

@@ -7,9 +7,11 @@ and whether a region or organisation named in a new post exists.
 
 from __future__ import annotations
 
+import functools
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wangge.models import (
@@ -22,6 +24,45 @@ from wangge.models import (
     Post,
     Region,
 )
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
+
+
+# Built once: composing a statement costs more than running it on a warm connection.
+LIVE_SUBJECT = (
+    select(AuthSession.id, AuthSession.kind, AuthSession.csrf_token, AuthSession.expires_at,
+           Account.id, Account.username, Account.person_id, Post.role, Post.region_code,
+           Organisation.id, Organisation.code, Organisation.kind,
+           OrganisationCoverage.region_code)
+    .select_from(AuthSession)
+    .join(Account, Account.id == AuthSession.account_id)
+    .outerjoin(Post, Post.person_id == Account.person_id)
+    .outerjoin(Organisation, Organisation.id == Post.organisation_id)
+    .outerjoin(OrganisationCoverage, OrganisationCoverage.organisation_id == Organisation.id)
+    .where(AuthSession.token_hash == bindparam("token_hash"),
+           AuthSession.revoked_at.is_(None), AuthSession.expires_at > bindparam("now"),
+           Account.is_active.is_(True))
+    .order_by(Post.id)
+)
+
+
+@functools.cache
+def _live_subject_sql() -> str:
+    """LIVE_SUBJECT as psycopg runs it (``%(token_hash)s``, ``%(now)s``)."""
+    from sqlalchemy.dialects.postgresql.psycopg import dialect
+
+    return str(LIVE_SUBJECT.compile(dialect=dialect()))
+
+
+async def live_subject_rows_direct(pool: AsyncConnectionPool, token_hash: str,
+                                   now: datetime) -> list[Any]:
+    """``AuthRepository.live_subject_rows`` on the direct pool (PostgreSQL): the same query,
+    prepared, without a session (a token's first request of a while is every report)."""
+    async with pool.connection() as conn:
+        cur = await conn.execute(_live_subject_sql(), {"token_hash": token_hash, "now": now},
+                                 prepare=True)
+        return list(await cur.fetchall())
 
 
 class AuthRepository:
@@ -39,6 +80,13 @@ class AuthRepository:
                    AuthSession.expires_at > now, Account.is_active.is_(True))
         )).first()
         return (row[0], row[1]) if row else None
+
+    async def live_subject_rows(self, token_hash: str, now: datetime) -> list[Any]:
+        """Everything a request's subject is built from, in one query: the live session with
+        this token hash and its active account, one row per post (with its organisation and
+        each region the organisation covers). No rows: no such live session."""
+        return list((await self.session.execute(
+            LIVE_SUBJECT, {"token_hash": token_hash, "now": now})).all())
 
     async def posts_of(self, person_id: int) -> list[tuple[Post, Organisation | None]]:
         """A person's posts with their organisations."""

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wangge.auth.repository import AuthRepository
 from wangge.authz.permissions import CASE_POLICE, permissions_of
 from wangge.authz.scope import PostRef, Subject
-from wangge.models import Account, Organisation, Post
+from wangge.models import Account
 
 DEPARTMENT_ROLE = "department_officer"
 POLICE_KINDS = ("police_bureau", "police_station")
@@ -41,8 +43,74 @@ async def subject_for(
                               person_id=account.person_id, client_addr=client_addr)
 
 
+class HeldPost(Protocol):
+    """What the subject rules read of a post (a ``Post`` row or a ``PostFacts``)."""
+
+    @property
+    def role(self) -> str: ...
+
+    @property
+    def region_code(self) -> str: ...
+
+
+class HeldOrganisation(Protocol):
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def code(self) -> str: ...
+
+    @property
+    def kind(self) -> str: ...
+
+
+class PostFacts(NamedTuple):
+    role: str
+    region_code: str
+
+
+class OrganisationFacts(NamedTuple):
+    id: int
+    code: str
+    kind: str
+
+
+class TokenFacts(NamedTuple):
+    """A live session as a request needs it: the session row's facts and its subject."""
+
+    session_id: int
+    kind: str
+    csrf_token: str | None
+    expires_at: datetime
+    subject: Subject
+
+
+def subject_from_token_rows(rows: Sequence[Any],
+                            client_addr: str | None = None) -> TokenFacts | None:
+    """The live session and the subject its account acts as, from ``LIVE_SUBJECT``'s rows
+    (``subject_for``'s rules). None when there is no such live session (no rows)."""
+    if not rows:
+        return None
+    first = rows[0]
+    held: dict[tuple[str, str, int | None], tuple[PostFacts, OrganisationFacts | None]] = {}
+    coverage: dict[int, list[str]] = {}
+    for *_, role, region, org_id, org_code, org_kind, covered in rows:
+        if role is None:
+            continue  # an account without posts
+        org = OrganisationFacts(org_id, org_code, org_kind) if org_id is not None else None
+        held.setdefault((role, region, org_id), (PostFacts(role, region), org))
+        if org_id is not None and covered is not None:
+            regions = coverage.setdefault(org_id, [])
+            if covered not in regions:
+                regions.append(covered)
+    subject = subject_from_posts(first[5], list(held.values()), coverage, account_id=first[4],
+                                 person_id=first[6], client_addr=client_addr)
+    expires_at = first[3] if first[3].tzinfo is not None else first[3].replace(tzinfo=UTC)
+    return TokenFacts(first[0], first[1], first[2], expires_at.astimezone(UTC), subject)
+
+
 def subject_from_posts(
-    name: str, held: Sequence[tuple[Post, Organisation | None]],
+    name: str, held: Sequence[tuple[HeldPost, HeldOrganisation | None]],
     coverage: Mapping[int, Sequence[str]], *, account_id: int | None = None,
     person_id: int | None = None, client_addr: str | None = None,
 ) -> Subject:

@@ -7,12 +7,17 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Insert,
     Select,
+    Text,
     TextClause,
     and_,
+    cast,
     func,
     insert,
     literal,
@@ -22,12 +27,14 @@ from sqlalchemy import (
     true,
     update,
 )
+from sqlalchemy import case as sql_case
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wangge.authz.permissions import CASE_POLICE
 from wangge.authz.scope import Subject, in_subtree, readable
-from wangge.kit.db import UTCDateTime
+from wangge.kit.db import UTCDateTime, utcnow
 from wangge.models import (
     AuditRecord,
     CalendarDay,
@@ -40,6 +47,10 @@ from wangge.models import (
     OrganisationCoverage,
     Region,
 )
+from wangge.models.case import SHANGHAI
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
 
 
 @dataclass(frozen=True)
@@ -69,31 +80,63 @@ def _json_param(value: Any) -> str:
                       if isinstance(v, datetime) else str(v))
 
 
+def _report_sql(case: dict[str, Any], entries: list[dict[str, Any]], audit: dict[str, Any],
+                event: dict[str, Any]) -> str:
+    """The statement in psycopg's parameter style (``%(c)s``)."""
+    return _report_statement(tuple(case), tuple(entries[0]), tuple(audit), tuple(event),
+                             "%({})s")
+
+
+@functools.lru_cache(maxsize=16)
+def _report_text(case_cols: tuple[str, ...], entry_cols: tuple[str, ...],
+                 audit_cols: tuple[str, ...], event_cols: tuple[str, ...]) -> TextClause:
+    """The statement for a SQLAlchemy session (``:c``)."""
+    return text(_report_statement(case_cols, entry_cols, audit_cols, event_cols, ":{}"))
+
+
+def _report_params(case: dict[str, Any], entries: list[dict[str, Any]], audit: dict[str, Any],
+                   event: dict[str, Any]) -> dict[str, str]:
+    # Four JSON parameters, whatever the row shapes: the statement text is the same for every
+    # report, so it is parsed and planned once per connection (prepared).
+    return {"c": _json_param(case), "e": _json_param(entries), "a": _json_param(audit),
+            "v": _json_param(event)}
+
+
+def _report_result(row: Sequence[Any] | None) -> tuple[int, list[int], int] | None:
+    if row is None:
+        return None
+    return int(row[0]), [int(x) for x in row[2]], int(row[1])
+
+
 @functools.lru_cache(maxsize=16)
 def _report_statement(case_cols: tuple[str, ...], entry_cols: tuple[str, ...],
-                      audit_cols: tuple[str, ...], event_cols: tuple[str, ...]) -> TextClause:
+                      audit_cols: tuple[str, ...], event_cols: tuple[str, ...],
+                      param: str) -> str:
     """The intake statement: case, timeline entries, audit record and event from four JSON
-    documents (``jsonb_populate_record``), skipping everything when the client UUID exists."""
+    documents (``jsonb_populate_record``), skipping everything when the client UUID exists.
+    ``param`` formats a parameter's name in the driver's style."""
+    c, e, a, v = (param.format(n) for n in "ceav")
+
     def cols(names: Sequence[str], prefix: str = "") -> str:
         return ", ".join(f"{prefix}{n}" for n in names)
 
     others = [k for k in event_cols if k != "payload"]
-    return text(
+    return (
         f"WITH c AS (INSERT INTO cases ({cols(case_cols)}) "
         f"SELECT {cols(case_cols, 'r.')} FROM jsonb_populate_record(NULL::cases, "
-        "CAST(:c AS jsonb)) r ON CONFLICT (client_uuid) DO NOTHING RETURNING id), "
+        f"CAST({c} AS jsonb)) r ON CONFLICT (client_uuid) DO NOTHING RETURNING id), "
         f"e AS (INSERT INTO case_actions (case_id, {cols(entry_cols)}) "
         f"SELECT c.id, {cols(entry_cols, 'r.')} FROM c, jsonb_populate_recordset("
-        "NULL::case_actions, CAST(:e AS jsonb)) r ORDER BY r.version RETURNING id), "
+        f"NULL::case_actions, CAST({e} AS jsonb)) r ORDER BY r.version RETURNING id), "
         f"a AS (INSERT INTO audit_records (target_id, {cols(audit_cols)}) "
         f"SELECT c.id::text, {cols(audit_cols, 'r.')} FROM c, jsonb_populate_record("
-        "NULL::audit_records, CAST(:a AS jsonb)) r), "
+        f"NULL::audit_records, CAST({a} AS jsonb)) r), "
         f"v AS (INSERT INTO event_log (payload, {cols(others)}) "
         "SELECT (CAST(r.payload AS jsonb) || jsonb_build_object('id', c.id, 'number', "
         "(CAST(r.payload AS jsonb) ->> 'number') || CASE WHEN c.id < 100000 "
         "THEN lpad(c.id::text, 5, '0') ELSE c.id::text END))::text, "
         f"{cols(others, 'r.')} FROM c, jsonb_populate_record(NULL::event_log, "
-        "CAST(:v AS jsonb)) r RETURNING id) "
+        f"CAST({v} AS jsonb)) r RETURNING id) "
         "SELECT c.id, (SELECT id FROM v), (SELECT array_agg(id ORDER BY id) FROM e) FROM c")
 
 
@@ -187,13 +230,25 @@ class CaseRepository:
     # --- writes' helpers -------------------------------------------------------------------
 
     async def insert_report(self, case: dict[str, Any], entries: list[dict[str, Any]],
-                            audit: dict[str, Any], event: dict[str, Any]
+                            audit: dict[str, Any], event: dict[str, Any],
+                            direct: AsyncConnectionPool | None = None
                             ) -> tuple[int, list[int], int] | None:
         """Inserts a new case with its timeline entries, audit record and event, in one
         statement on PostgreSQL (the intake hot path). Returns (case id, entry ids, event id),
-        or None when a case with the same client UUID exists (nothing is written then)."""
+        or None when a case with the same client UUID exists (nothing is written then).
+
+        With ``direct`` (PostgreSQL) the statement runs on an autocommit connection of that
+        pool, outside the session: it commits by itself (decision 0012)."""
+        if direct is not None:
+            async with direct.connection() as conn:
+                cur = await conn.execute(_report_sql(case, entries, audit, event),
+                                         _report_params(case, entries, audit, event),
+                                         prepare=True)
+                return _report_result(await cur.fetchone())
         if (await self.session.connection()).dialect.name == "postgresql":
-            return await self._insert_report_pg(case, entries, audit, event)
+            return _report_result((await self.session.execute(
+                _report_text(tuple(case), tuple(entries[0]), tuple(audit), tuple(event)),
+                _report_params(case, entries, audit, event))).first())
         stmt = sqlite.insert(Case).values(**case).on_conflict_do_nothing(
             index_elements=[Case.client_uuid]).returning(Case.id)
         case_id = (await self.session.execute(stmt)).scalar_one_or_none()
@@ -208,19 +263,6 @@ class CaseRepository:
             **{k: v for k, v in event.items() if k != "payload"}).returning(EventLogEntry.id)
         )).scalar_one()
         return case_id, entry_ids, event_id
-
-    async def _insert_report_pg(self, case: dict[str, Any], entries: list[dict[str, Any]],
-                                audit: dict[str, Any], event: dict[str, Any]
-                                ) -> tuple[int, list[int], int] | None:
-        # Four JSON parameters, whatever the row shapes: the statement text is the same for
-        # every report, so SQLAlchemy and psycopg reuse its compiled and prepared forms.
-        stmt = _report_statement(tuple(case), tuple(entries[0]), tuple(audit), tuple(event))
-        row = (await self.session.execute(stmt, {
-            "c": _json_param(case), "e": _json_param(entries), "a": _json_param(audit),
-            "v": _json_param(event)})).first()
-        if row is None:
-            return None
-        return int(row[0]), [int(x) for x in row[2]], int(row[1])
 
     async def claim_photos(self, photo_ids: Sequence[int], case_id: int,
                            action_id: int | None) -> int:
@@ -304,27 +346,43 @@ class CaseRepository:
 
     # --- deadline sweep (set-based; runs as the system) -------------------------------------
 
-    async def mark_overdue(self, now: datetime) -> list[dict[str, Any]]:
-        """Marks every running clock past its deadline; returns the cases marked."""
-        stmt = (update(Case).where(Case.due_at < now, Case.overdue_at.is_(None))
-                .values(overdue_at=now)
-                .returning(Case.id, Case.region_code, Case.reported_at, Case.status, Case.step,
-                           Case.version, Case.handler_code, Case.owner_code, Case.police_only)
-                .execution_options(synchronize_session=False))
-        return [dict(r._mapping) for r in await self.session.execute(stmt)]
+    async def mark_overdue(self, now: datetime, actor: str, announce: OverdueAnnouncement,
+                           returning: bool) -> tuple[int, list[EventLogEntry]]:
+        """Marks every running clock past its deadline with ``overdue_at = now``, adds an
+        ``overdue`` timeline entry by ``actor`` to each case marked and logs ``announce``'s
+        events for them. Returns how many were marked and, with ``returning`` (the app
+        publishes them itself), the events logged.
 
-    async def add_overdue_entries(self, marked_at: datetime, actor: str) -> None:
-        """Adds an ``overdue`` timeline entry to every case marked at ``marked_at`` (set-based:
-        the sweep may mark a hundred thousand cases at once)."""
-        step = func.coalesce(Case.step, "")
-        await self.session.execute(insert(CaseAction).from_select(
-            ["case_id", "action", "at", "actor", "from_status", "to_status", "version", "note",
-             "data"],
-            select(Case.id, literal("overdue"), literal(marked_at, UTCDateTime()),
-                   literal(actor), Case.status, Case.status, Case.version,
-                   literal("step ") + step + literal(" overdue"),
-                   literal('{"step": "') + step + literal('"}'))
-            .where(Case.overdue_at == marked_at, Case.supervised_at.is_(None))))
+        Set-based, the cases never come to Python: a sweep may mark a hundred thousand at once.
+        On PostgreSQL it is one statement, the entries and events read the UPDATE's RETURNING;
+        elsewhere (SQLite has no UPDATE in a WITH) three, the entries and events finding the
+        cases by their mark (``_marked_at``)."""
+        mark = (update(Case).where(Case.due_at < now, Case.overdue_at.is_(None))
+                .values(overdue_at=now).execution_options(synchronize_session=False))
+        dialect = (await self.session.connection()).dialect.name
+        if dialect == "postgresql":
+            marked = mark.returning(*_MARKED_COLUMNS).cte("marked")
+            events = _overdue_events(marked, announce, dialect).returning(
+                *(_EVENT_COLUMNS if returning else (EventLogEntry.id,))).cte("events")
+            # One row per event, each carrying the number marked (no row: none marked).
+            rows = (await self.session.execute(
+                select(events, select(func.count()).select_from(marked).scalar_subquery()
+                       .label("marked"))
+                .add_cte(_overdue_entries(marked, now, actor).cte("entries")))).all()
+            logged = [EventLogEntry(**{k: v for k, v in r._mapping.items() if k != "marked"})
+                      for r in rows] if returning else []
+            return (int(rows[0].marked) if rows else 0), logged
+        count = int((await self.session.execute(mark)).rowcount or 0)  # type: ignore[attr-defined]
+        if not count:
+            return 0, []
+        stamped = select(*_MARKED_COLUMNS).where(*_marked_at(now)).subquery("marked")
+        await self.session.execute(_overdue_entries(stamped, now, actor))
+        insert_events = _overdue_events(stamped, announce, dialect)
+        if not returning:
+            await self.session.execute(insert_events)
+            return count, []
+        return count, list((await self.session.execute(
+            insert_events.returning(EventLogEntry))).scalars())
 
     async def due_for_supervision(self, marked_before: datetime, limit: int) -> list[Case]:
         """Cases overdue since before ``marked_before`` that the system has not escalated."""
@@ -332,3 +390,91 @@ class CaseRepository:
             select(Case).where(Case.overdue_at < marked_before, Case.supervised_at.is_(None),
                                Case.due_at.is_not(None))
             .order_by(Case.overdue_at).limit(limit))).scalars())
+
+
+# --- the deadline sweep's statements ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OverdueAnnouncement:
+    """The stream event logged per grid and visibility class for the cases the sweep marks:
+    payload ``{"cases": [the first ``listed`` by id: id, step, number, handler_code,
+    owner_code], "count": n}``, readable with ``police_permission`` when the cases are
+    police-only, else with ``read_permission``."""
+
+    type: str
+    police_permission: str
+    read_permission: str
+    listed: int
+
+
+# What the timeline entries and the events need of each marked case.
+_MARKED_COLUMNS = (Case.id, Case.status, Case.version, Case.step, Case.region_code,
+                   Case.police_only, Case.handler_code, Case.owner_code, Case.reported_at)
+_EVENT_COLUMNS = (EventLogEntry.id, EventLogEntry.at, EventLogEntry.type,
+                  EventLogEntry.region_code, EventLogEntry.permission, EventLogEntry.payload)
+
+
+def _marked_at(marked_at: datetime) -> tuple[ColumnElement[bool], ...]:
+    """The cases the sweep marked at ``marked_at``. A clock just marked is never supervised
+    (supervision follows a mark, and both are cleared together); saying so lets the query use
+    the partial index ``ix_cases_overdue_unsupervised``."""
+    return Case.overdue_at == marked_at, Case.supervised_at.is_(None)
+
+
+def _overdue_entries(marked: FromClause, marked_at: datetime, actor: str) -> Insert:
+    """An ``overdue`` timeline entry for each case of ``marked`` (see ``_MARKED_COLUMNS``)."""
+    m = marked.c
+    step = func.coalesce(m.step, "")
+    return insert(CaseAction).from_select(
+        ["case_id", "action", "at", "actor", "from_status", "to_status", "version", "note",
+         "data"],
+        select(m.id, literal("overdue"), literal(marked_at, UTCDateTime()), literal(actor),
+               m.status, m.status, m.version, literal("step ") + step + literal(" overdue"),
+               literal('{"step": "') + step + literal('"}')))
+
+
+def _overdue_events(marked: FromClause, announce: OverdueAnnouncement, dialect: str) -> Insert:
+    """``announce``'s events for the cases of ``marked``, payloads built in the database."""
+    group = (marked.c.region_code, marked.c.police_only)
+    ranked = (select(marked, func.row_number().over(partition_by=group, order_by=marked.c.id)
+                     .label("rank"))
+              # SQLite aggregates in input order (it has no ORDER BY inside an aggregate).
+              .order_by(*group, marked.c.id).subquery("ranked"))
+    m = ranked.c
+    entry = _json_object(dialect, id=m.id, step=m.step,
+                         number=_case_number(dialect, m.id, m.region_code, m.reported_at),
+                         handler_code=m.handler_code, owner_code=m.owner_code)
+    cases = (func.json_agg(aggregate_order_by(entry, m.id)) if dialect == "postgresql"
+             else func.json_group_array(entry))
+    payload = _json_object(dialect, cases=cases.filter(m.rank <= announce.listed),
+                           count=func.count())
+    return insert(EventLogEntry).from_select(
+        ["at", "type", "region_code", "permission", "payload"],
+        select(literal(utcnow(), UTCDateTime()), literal(announce.type), m.region_code,
+               sql_case((m.police_only, announce.police_permission),
+                        else_=announce.read_permission),
+               cast(payload, Text))
+        .group_by(m.region_code, m.police_only).order_by(m.region_code, m.police_only))
+
+
+def _json_object(dialect: str, **members: ColumnElement[Any]) -> ColumnElement[str]:
+    """A JSON object built in the database, members in the given order."""
+    args = [arg for key, value in members.items() for arg in (literal(key), value)]
+    return (func.json_build_object if dialect == "postgresql" else func.json_object)(*args)
+
+
+def _case_number(dialect: str, case_id: ColumnElement[int], region_code: ColumnElement[str],
+                 reported_at: ColumnElement[datetime]) -> ColumnElement[str]:
+    """``wangge.models.case.case_number`` in SQL: ``SJ-<county>-<local date>-<id>``."""
+    day: ColumnElement[str]
+    serial: ColumnElement[str]
+    if dialect == "postgresql":
+        day = func.to_char(func.timezone(SHANGHAI.key, reported_at), "YYYYMMDD")
+        serial = sql_case((case_id < 100000, func.lpad(cast(case_id, Text), 5, "0")),
+                          else_=cast(case_id, Text))
+    else:
+        # SQLite stores naive UTC and knows no time zones; Shanghai has kept UTC+8 since 1991.
+        day = func.strftime("%Y%m%d", reported_at, "+8 hours")
+        serial = func.printf("%05d", case_id)
+    return literal("SJ-") + func.substr(region_code, 1, 6) + "-" + day + "-" + serial

@@ -10,7 +10,8 @@ import json
 import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, cast
 
 from jsonschema import Draft202012Validator, FormatChecker
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -46,11 +47,22 @@ from wangge.cases.workflow import Role
 from wangge.geo.crs import to_wgs84
 from wangge.geo.service import GridIndexCache
 from wangge.kit.actions import record
-from wangge.kit.bus import Event, PublishedEvent, publish_after_commit, stamp
+from wangge.kit.bus import (
+    Event,
+    PublishedEvent,
+    app_publishes,
+    publish_after_commit,
+    publish_committed,
+    stamp,
+)
 from wangge.kit.calendar import Limit, WorkCalendar
 from wangge.kit.db import utcnow
 from wangge.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wangge.models import CalendarDay, Case, CaseAction, CaseCategory, CasePhoto
+from wangge.models.case import case_number
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
 
 MAX_PAGE = 200
 # Reference data changes rarely; each process re-reads it at least this often.
@@ -238,6 +250,12 @@ def _category_out(c: CaseCategory) -> CategoryOut:
                        fields_schema=json.loads(c.fields_schema), active=c.active)
 
 
+def _stand_in(case_id: int, number: str, values: dict[str, Any]) -> Case:
+    """A new case's row values with the attributes of a ``Case``, for ``case_out`` and
+    ``case_event`` (read-only use)."""
+    return cast(Case, SimpleNamespace(id=case_id, number=number, **values))
+
+
 def case_event(case: Case, action: str) -> Event:
     """The stream event of one action: seen by readers of the case's grid (police readers
     only, for police-only cases)."""
@@ -385,13 +403,16 @@ class CaseService:
         return code, lng, lat
 
     async def create(self, session: AsyncSession, subject: Subject, data: CaseCreate,
-                     index: GridIndexCache) -> tuple[CaseOut, bool]:
+                     index: GridIndexCache, direct: AsyncConnectionPool | None = None
+                     ) -> tuple[CaseOut, bool]:
         """Takes a report in. Returns the case and whether it is new: the same client UUID and
         content return the stored case; the same UUID with other content is a 409.
 
         The hot path of the platform: the case, its timeline entries, the audit record and the
         event are written by one repository call (one statement on PostgreSQL), which also
-        settles a race between two requests with the same client UUID.
+        settles a race between two requests with the same client UUID. With ``direct`` (the
+        app's autocommit pool on PostgreSQL) a report without photos is that one statement,
+        committed by itself; photos are claimed in the session's transaction with the report.
         """
         repo = CaseRepository(session, subject)
         body = data.model_dump(mode="json")
@@ -438,28 +459,36 @@ class CaseService:
                             "to_status": "closed", "version": 2,
                             "note": data.evidence.note})
             changes.update(status=(None, "closed"), spot_check=(None, "pending"))
-        case = Case(id=0, **values)
         action = "self_handle" if data.self_handled else "report"
-        event = case_event(case, action)
-        event.payload["number"] = case.number[:-5]  # the repository appends the id
+        # The row's values stand in for a Case (an ORM instance would cost more than the rest
+        # of the intake); the number's prefix goes out, the repository appends the id.
+        event = case_event(_stand_in(0, case_number(0, region_code, now)[:-5], values), action)
         audit = dict(at=now, actor_account_id=subject.account_id, actor=subject.name,
                      post=post_text, action="case.reported", target_type="case",
                      region_code=region_code, changes=canonical_changes(changes),
                      client_addr=subject.client_addr)
         event_row = dict(at=now, type=event.type, region_code=event.region_code,
                          permission=event.permission, payload=_json(event.payload))
-        inserted = await repo.insert_report(values, entries, audit, event_row)
+        with_photos = bool(data.photos or (data.evidence and data.evidence.photos))
+        inserted = await repo.insert_report(values, entries, audit, event_row,
+                                            direct=None if with_photos else direct)
         if inserted is None:
             existing = await repo.by_client_uuid(client_uuid)
             assert existing is not None  # the insert found it
             return self._replay(existing, subject, content_hash), False
-        case.id, entry_ids, event_id = inserted
-        publish_after_commit(session, PublishedEvent(
-            id=event_id, type=event.type, region_code=event.region_code,
-            permission=event.permission, payload={**event.payload, "id": case.id,
-                                                  "number": case.number}, at=stamp(now)))
+        case_id, entry_ids, event_id = inserted
+        case = _stand_in(case_id, case_number(case_id, region_code, now), values)
+        if app_publishes():
+            published = PublishedEvent(
+                id=event_id, type=event.type, region_code=event.region_code,
+                permission=event.permission, payload={**event.payload, "id": case.id,
+                                                      "number": case.number}, at=stamp(now))
+            if with_photos or direct is None:
+                publish_after_commit(session, published)
+            else:
+                publish_committed([published])
         photos: list[CasePhoto] = []
-        if data.photos or (data.evidence and data.evidence.photos):
+        if with_photos:
             await self._claim(repo, data.photos, case.id, entry_ids[0], "photos")
             if data.evidence is not None:
                 await self._claim(repo, data.evidence.photos, case.id, entry_ids[-1],

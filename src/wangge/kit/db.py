@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import DateTime, MetaData, Table, event
 from sqlalchemy.engine import Dialect, make_url
@@ -18,6 +18,9 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+if TYPE_CHECKING:
+    from psycopg_pool import AsyncConnectionPool
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -90,6 +93,26 @@ def create_engine(url: str) -> AsyncEngine:
     if engine.dialect.name == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
     return engine
+
+
+def psycopg_conninfo(database_url: str) -> str:
+    """A libpq URL for psycopg from the app's SQLAlchemy URL (query options kept)."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(
+        hide_password=False)
+
+
+def create_direct_pool(database_url: str, max_size: int = 16) -> AsyncConnectionPool | None:
+    """On PostgreSQL, a small pool of autocommit psycopg connections for the hot path's writes
+    that are one self-contained statement (case intake): no ORM session, no BEGIN/COMMIT round
+    trips, prepared statements. None on SQLite. The caller opens and closes it (decision 0012).
+    """
+    if make_url(database_url).get_backend_name() != "postgresql":
+        return None
+    from psycopg_pool import AsyncConnectionPool
+
+    return AsyncConnectionPool(psycopg_conninfo(database_url), min_size=1, max_size=max_size,
+                               kwargs={"autocommit": True}, open=False,
+                               name="wangge-direct")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -28,8 +28,7 @@ from datetime import UTC, datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from wangge.kit.bus import psycopg_conninfo
-from wangge.kit.db import create_sessionmaker, transaction, utcnow
+from wangge.kit.db import create_sessionmaker, psycopg_conninfo, transaction, utcnow
 from wangge.models import JobRun
 
 log = logging.getLogger(__name__)

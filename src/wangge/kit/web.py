@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -17,15 +18,24 @@ from wangge.kit.db import utcnow
 from wangge.kit.errors import Forbidden, NotFound, Unauthorized
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request; the request boundary commits (services only flush)."""
+@contextlib.asynccontextmanager
+async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request's session: committed at the end if any work began in it, rolled back on
+    any error. The request boundary commits; services only flush."""
     async with request.app.state.sessionmaker() as session:
         try:
             yield session
-            await session.commit()
+            if session.in_transaction():
+                await session.commit()
         except BaseException:
             await session.rollback()
             raise
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """One session per request (``unit_of_work``) as a dependency."""
+    async with unit_of_work(request) as session:
+        yield session
 
 
 # Scope "function": the session commits before the response is sent. FastAPI's default for
@@ -105,11 +115,15 @@ subject_cache = SubjectCache()
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-async def get_subject(request: Request, session: Annotated[AsyncSession, SESSION],
+async def get_subject(request: Request,
                       _bearer: Annotated[str | None, Depends(oauth2_scheme)] = None) -> Subject:
-    """The logged-in subject; 401 without a valid session or token."""
-    from wangge.auth.repository import AuthRepository
-    from wangge.auth.subjects import subject_for
+    """The logged-in subject; 401 without a valid session or token.
+
+    A cache hit touches no database; a miss reads the token's session, account and posts in one
+    query: on the direct pool (PostgreSQL), else on a short session of its own — so a route
+    that needs no session opens none."""
+    from wangge.auth.repository import AuthRepository, live_subject_rows_direct
+    from wangge.auth.subjects import subject_from_token_rows
     from wangge.auth.tokens import token_hash
 
     cached = getattr(request.state, "subject", None)
@@ -126,12 +140,18 @@ async def get_subject(request: Request, session: Annotated[AsyncSession, SESSION
         if subject.client_addr != addr:
             subject = dataclasses.replace(subject, client_addr=addr)
     else:
-        found = await AuthRepository(session).live_session(key, utcnow())
+        direct = request.app.state.direct_pool
+        if direct is not None:
+            rows = await live_subject_rows_direct(direct, key, utcnow())
+        else:
+            async with request.app.state.sessionmaker() as session:
+                rows = await AuthRepository(session).live_subject_rows(key, utcnow())
+        found = subject_from_token_rows(rows, addr)
         if found is None:
             raise Unauthorized("log in first: send a bearer token or a session cookie")
-        row, account = found
-        auth_session = SessionFacts(row.id, row.kind, row.csrf_token, row.expires_at)
-        subject = await subject_for(session, account, addr)
+        subject = found.subject
+        auth_session = SessionFacts(found.session_id, found.kind, found.csrf_token,
+                                    found.expires_at)
         subject_cache.put(key, subject, auth_session,
                           request.app.state.settings.auth_cache_seconds)
     request.state.subject = subject

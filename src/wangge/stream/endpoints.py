@@ -48,9 +48,8 @@ async def stream(
     after = parse_last_event_id(last_event_id_header, "Last-Event-ID")
     if after is None:
         after = parse_last_event_id(last_event_id, "last_event_id")
-    # A short session for the log-in check only: a stream must not hold one while it waits.
-    async with request.app.state.sessionmaker() as session:
-        subject = await get_subject(request, session)
+    # The log-in check opens a short session of its own: a stream must not hold one.
+    subject = await get_subject(request)
     if not subject.can(STREAM_READ):
         raise Forbidden(f"permission {STREAM_READ} required", permission=STREAM_READ)
     bus = getattr(request.app.state, "bus", None) or bus_module.current()
