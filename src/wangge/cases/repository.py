@@ -385,10 +385,12 @@ class CaseRepository:
             insert_events.returning(EventLogEntry))).scalars())
 
     async def due_for_supervision(self, marked_before: datetime, limit: int) -> list[Case]:
-        """Cases overdue since before ``marked_before`` that the system has not escalated."""
+        """Cases overdue since before ``marked_before`` that the system has not escalated.
+        (A case is marked after its deadline, so its deadline is before ``marked_before`` too:
+        the query ranges over ``ix_cases_due_at``.)"""
         return list((await self.session.execute(
             select(Case).where(Case.overdue_at < marked_before, Case.supervised_at.is_(None),
-                               Case.due_at.is_not(None))
+                               Case.due_at < marked_before)
             .order_by(Case.overdue_at).limit(limit))).scalars())
 
 
@@ -416,10 +418,9 @@ _EVENT_COLUMNS = (EventLogEntry.id, EventLogEntry.at, EventLogEntry.type,
 
 
 def _marked_at(marked_at: datetime) -> tuple[ColumnElement[bool], ...]:
-    """The cases the sweep marked at ``marked_at``. A clock just marked is never supervised
-    (supervision follows a mark, and both are cleared together); saying so lets the query use
-    the partial index ``ix_cases_overdue_unsupervised``."""
-    return Case.overdue_at == marked_at, Case.supervised_at.is_(None)
+    """The cases the sweep marked at ``marked_at``. Each was due before its mark; saying so
+    lets the query range over ``ix_cases_due_at``."""
+    return Case.overdue_at == marked_at, Case.due_at < marked_at
 
 
 def _overdue_entries(marked: FromClause, marked_at: datetime, actor: str) -> Insert:
