@@ -25,6 +25,8 @@ os.environ.setdefault("WANGGE_SCHEDULER", "false")
 # Tests change sessions and grids behind the app's back: re-read them on every request (the
 # caches themselves are tested in tests/kit/test_web_caches.py).
 os.environ.setdefault("WANGGE_AUTH_CACHE_SECONDS", "0")
+# Hundreds of apps start in this one process: frozen objects would never be collected.
+os.environ.setdefault("WANGGE_GC_FREEZE", "false")
 os.environ.setdefault("WANGGE_GRID_INDEX_CHECK_SECONDS", "0")
 
 PG_URL = os.environ.get("WANGGE_TEST_DATABASE_URL")

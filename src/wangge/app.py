@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -66,6 +67,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.scheduler and scheduler.registry.jobs:
             jobs = await scheduler.Scheduler(engine).start()
         app.state.scheduler = jobs
+        if settings.gc_freeze:
+            gc.collect()
+            gc.freeze()
         try:
             yield
         finally:
