@@ -39,8 +39,8 @@ async def test_one_query_builds_the_same_subject_as_the_posts(xinxiang: str) -> 
                 expected = await subject_for(session, account, "10.0.0.1")
                 rows = await AuthRepository(session).live_subject_rows(key, utcnow())
                 found = subject_from_token_rows(rows, "10.0.0.1")
-                assert found is not None and found.subject == expected, account.username
-                assert found.kind == "bearer" and found.expires_at.tzinfo is not None
+                assert found is not None and found[1] == expected, account.username
+                assert found[0].kind == "bearer" and found[0].expires_at.tzinfo is not None
                 if pool is not None:  # PostgreSQL: the same query on the direct pool
                     direct = subject_from_token_rows(
                         await live_subject_rows_direct(pool, key, utcnow()), "10.0.0.1")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from wangge.auth.repository import AuthRepository
 from wangge.authz.permissions import CASE_POLICE, permissions_of
 from wangge.authz.scope import PostRef, Subject
+from wangge.kit.web import SessionFacts
 from wangge.models import Account
 
 DEPARTMENT_ROLE = "department_officer"
@@ -75,18 +76,8 @@ class OrganisationFacts(NamedTuple):
     kind: str
 
 
-class TokenFacts(NamedTuple):
-    """A live session as a request needs it: the session row's facts and its subject."""
-
-    session_id: int
-    kind: str
-    csrf_token: str | None
-    expires_at: datetime
-    subject: Subject
-
-
-def subject_from_token_rows(rows: Sequence[Any],
-                            client_addr: str | None = None) -> TokenFacts | None:
+def subject_from_token_rows(rows: Sequence[Any], client_addr: str | None = None
+                            ) -> tuple[SessionFacts, Subject] | None:
     """The live session and the subject its account acts as, from ``LIVE_SUBJECT``'s rows
     (``subject_for``'s rules). None when there is no such live session (no rows)."""
     if not rows:
@@ -106,7 +97,7 @@ def subject_from_token_rows(rows: Sequence[Any],
     subject = subject_from_posts(first[5], list(held.values()), coverage, account_id=first[4],
                                  person_id=first[6], client_addr=client_addr)
     expires_at = first[3] if first[3].tzinfo is not None else first[3].replace(tzinfo=UTC)
-    return TokenFacts(first[0], first[1], first[2], expires_at.astimezone(UTC), subject)
+    return SessionFacts(first[0], first[1], first[2], expires_at.astimezone(UTC)), subject
 
 
 def subject_from_posts(

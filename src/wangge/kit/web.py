@@ -149,9 +149,7 @@ async def get_subject(request: Request,
         found = subject_from_token_rows(rows, addr)
         if found is None:
             raise Unauthorized("log in first: send a bearer token or a session cookie")
-        subject = found.subject
-        auth_session = SessionFacts(found.session_id, found.kind, found.csrf_token,
-                                    found.expires_at)
+        auth_session, subject = found
         subject_cache.put(key, subject, auth_session,
                           request.app.state.settings.auth_cache_seconds)
     request.state.subject = subject
