@@ -46,7 +46,7 @@ import httpx
 import shapely
 from sqlalchemy import func, insert, select, text
 
-from server import start_server
+from server import cpu_seconds, postgres_pids, start_server
 from wangge.audit.chain import verify
 from wangge.auth.tokens import new_token, token_hash
 from wangge.kit import migrate
@@ -377,7 +377,9 @@ def main() -> None:
             f.write(LUA % {"seed": args.seed, "members": ",".join(
                 f'{{"{t}",{lng},{lat}}}' for t, _, lng, lat in members)})
             script = Path(f.name)
+        before = cpu_seconds(proc.pid), cpu_seconds(*postgres_pids())
         peak = run_wrk(f"{base}/api/v1/cases", args.seconds, args.connections, script)
+        after = cpu_seconds(proc.pid), cpu_seconds(*postgres_pids())
         script.unlink()
         rate = peak["rps"] / 2
         latencies, codes = asyncio.run(fixed_rate(base, members, rate, args.seconds))
@@ -392,6 +394,8 @@ def main() -> None:
         drop_schemas(args.pg, [schema])
 
     ratio = peak["rps"] / health["rps"]
+    app_ms = (after[0] - before[0]) / peak["requests"] * 1000
+    pg_ms = (after[1] - before[1]) / peak["requests"] * 1000
     p50, p99 = statistics.median(latencies), pct(latencies, 99)
     print(f"PostgreSQL, one uvicorn worker, {args.connections} connections, "
           f"{len(members)} grid members, {args.seconds:g} s per run")
@@ -403,6 +407,8 @@ def main() -> None:
     print(f"{'POST /api/v1/cases (at half peak)':<36}{rate:>10,.0f}{p50:>10.1f}{p99:>10.1f}")
     print(f"intake / healthz: {ratio:.0%} (goal >= 20%); p99 at half peak {p99:.0f} ms "
           f"(goal < 100 ms); non-201 answers: {failures}")
+    print(f"CPU per report at peak: app {app_ms:.2f} ms, PostgreSQL {pg_ms:.2f} ms "
+          "(bench/intake_floor.py measures the same for a bare one-statement prototype)")
     print(f"agree: {agreement}")
     print(f"sweep: {sweep['sweep_cases']:,} open cases, {sweep['marked']:,} marked in "
           f"{sweep['sweep_s']} s (goal < 5 s); ORM loop (1% sample, scaled): "
@@ -411,6 +417,7 @@ def main() -> None:
         "bench": "intake", "database": "postgresql", "seconds": args.seconds,
         "connections": args.connections, "healthz_per_s": round(health["rps"]),
         "intake_per_s": round(peak["rps"]), "ratio": round(ratio, 3),
+        "app_cpu_ms": round(app_ms, 3), "pg_cpu_ms": round(pg_ms, 3),
         "half_rate_per_s": round(rate), "p50_ms": round(p50, 1), "p99_ms": round(p99, 1),
         "failures": failures, "agree": agreement["agree"] and sweep["sweep_agree"],
         "sweep_cases": sweep["sweep_cases"], "sweep_s": sweep["sweep_s"],

@@ -38,3 +38,22 @@ def start_server(env: dict[str, str], *uvicorn_args: str) -> tuple[subprocess.Po
             time.sleep(0.2)
     proc.kill()
     raise SystemExit("the server did not start")
+
+
+def cpu_seconds(*pids: int) -> float:
+    """CPU time (user + system) used so far by the processes ``pids`` (Linux ``/proc``);
+    a process that has exited counts nothing."""
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def postgres_pids() -> list[int]:
+    """The PostgreSQL server's processes on this machine (postmaster and backends)."""
+    out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
