@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     # hours after it was marked is escalated one level by the system (督办).
     case_sweep_seconds: float = 60
     case_escalation_grace_hours: float = 24
+    # Directives: the sweep marks late acknowledgements and completions every
+    # directive_sweep_seconds; an emergency directive still unacknowledged this many minutes
+    # after delivery is escalated to the unit's superiors.
+    directive_sweep_seconds: float = 60
+    directive_emergency_minutes: float = 30
 
     @field_validator("database_url")
     @classmethod

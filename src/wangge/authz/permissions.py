@@ -35,8 +35,10 @@ _GRID_LEAD = _GRID_WORK | {CASE_DISPATCH, PII_READ}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(_READ | {ADMIN_USERS, AUDIT_READ, PII_READ, CASE_CONFIGURE}),
+    # Commanders issue directives down, and acknowledge and complete those sent to their own
+    # unit (a township receiving a county's directive).
     "commander": frozenset(_READ | {CASE_REPORT, CASE_DISPATCH, CASE_HANDLE, CASE_POLICE,
-                                    DIRECTIVE_ISSUE, PII_READ}),
+                                    DIRECTIVE_ISSUE, DIRECTIVE_HANDLE, PII_READ}),
     "analyst": frozenset(_READ),
     "grid_leader": frozenset(_GRID_LEAD),
     "deputy_grid_leader": frozenset(_GRID_LEAD | {CASE_POLICE}),

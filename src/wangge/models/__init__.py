@@ -9,6 +9,7 @@ from wangge.models.case import (
     CaseCategory,
     CasePhoto,
 )
+from wangge.models.directive import AssignmentAction, Directive, DirectiveAssignment
 from wangge.models.event import EventLogEntry, JobRun
 from wangge.models.organisation import Organisation, OrganisationCoverage
 from wangge.models.person import Person
@@ -18,6 +19,7 @@ from wangge.models.region import LEVELS, Region, RegionShape
 __all__ = [
     "LEVELS",
     "Account",
+    "AssignmentAction",
     "AuditRecord",
     "AuthSession",
     "CalendarDay",
@@ -25,6 +27,8 @@ __all__ = [
     "CaseAction",
     "CaseCategory",
     "CasePhoto",
+    "Directive",
+    "DirectiveAssignment",
     "EventLogEntry",
     "JobRun",
     "LoginAttempt",

@@ -161,7 +161,8 @@ class CaseAction(Base):
 
 
 class CasePhoto(Base):
-    """A photo uploaded by a worker, attached to a case (as report or evidence) once used."""
+    """A photo uploaded by a worker, attached once used: to a case (as report or evidence), to a
+    directive (an attachment) or to an assignment's feedback."""
 
     __tablename__ = "case_photos"
 
@@ -169,6 +170,11 @@ class CasePhoto(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"),
                                                 index=True)
     action_id: Mapped[int | None] = mapped_column(ForeignKey("case_actions.id"))
+    # Or attached to a directive (an attachment) or to an assignment's feedback.
+    directive_id: Mapped[int | None] = mapped_column(
+        ForeignKey("directives.id", ondelete="CASCADE"), index=True)
+    assignment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("directive_assignments.id", ondelete="CASCADE"), index=True)
     sha256: Mapped[str] = mapped_column(String(64))
     content_type: Mapped[str] = mapped_column(String(32))
     size: Mapped[int] = mapped_column(Integer)

@@ -20,7 +20,7 @@ import anyio
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from wangge.auth.repository import AuthRepository
-from wangge.authz.scope import Subject
+from wangge.authz.scope import Subject, scope_ancestors
 from wangge.kit.bus import Bus, PublishedEvent, Subscription
 from wangge.kit.db import utcnow
 from wangge.stream.repository import EventLogRepository
@@ -28,9 +28,25 @@ from wangge.stream.repository import EventLogRepository
 REPLAY_PAGE = 500
 
 
-def visible(subject: Subject, event: PublishedEvent) -> bool:
-    """The subject may see ``event``: its region lies in scope and it holds its permission."""
-    return subject.can(event.permission) and subject.can_read_code(event.region_code)
+# Events addressed to a whole subtree: seen by every level above their region (as all events
+# are) and also by everyone below it — a directive issued to a county reaches its grids.
+REACHES_DOWN = frozenset({"directive.issued", "directive.reminded", "directive.comment"})
+
+
+def visible(subject: Subject, event: PublishedEvent,
+            above: frozenset[str] | None = None) -> bool:
+    """The subject may see ``event``: it holds its permission, and the event's region lies in
+    scope — or, for an event that reaches down, above it (``above``: the subject's
+    ``scope_ancestors``, computed once per subscriber)."""
+    if not subject.can(event.permission):
+        return False
+    if subject.can_read_code(event.region_code):
+        return True
+    if event.type not in REACHES_DOWN:
+        return False
+    if above is None:
+        above = frozenset(scope_ancestors(subject))
+    return event.region_code in above
 
 
 def sse_message(event: PublishedEvent) -> dict[str, Any]:
@@ -65,7 +81,8 @@ class StreamService:
         """The SSE messages for one subscriber, until the bus closes, the server shuts down
         (``shutdown`` is set) or the token dies."""
         subject = req.subject
-        sub = bus.subscribe(lambda ev: visible(subject, ev), maxsize=queue_size)
+        above = frozenset(scope_ancestors(subject))
+        sub = bus.subscribe(lambda ev: visible(subject, ev, above), maxsize=queue_size)
         watcher = asyncio.create_task(_close_on(shutdown, sub)) if shutdown else None
         try:
             replayed: set[int] = set()
