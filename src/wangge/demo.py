@@ -1,5 +1,5 @@
-"""Prepares the Xinxiang demo: divisions, grids with polygons, staff, demo log-ins and a month
-of synthetic cases (all idempotent)."""
+"""Prepares the Xinxiang demo: divisions, grids with polygons, staff, demo log-ins, a month
+of synthetic cases and a few directives in progress (all idempotent)."""
 
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ async def prepare(
     say: Callable[[str], None] = lambda _: None, cases: bool = True,
 ) -> None:
     """Loads the city's divisions and generates its grids, shapes, staff, demo log-ins and
-    (unless ``cases`` is False) demo cases."""
+    (unless ``cases`` is False) demo cases and directives."""
     n = await org_service.load_divisions(engine, Selection(province=city[:2], city=city))
     say(f"divisions: {n:,} regions")
     g = await org_service.generate_grids(engine, city, seed)
@@ -49,6 +49,9 @@ async def prepare(
         from wangge.cases.demo import generate_cases
 
         await generate_cases(engine, city=city, seed=seed, say=say)
+        from wangge.directives.demo import generate_directives
+
+        await generate_directives(engine, city, DEMO_GRID[:6], seed, say)
 
 
 @dataclass(frozen=True)
