@@ -256,6 +256,8 @@ def users_revoke(username: Annotated[str, typer.Argument(help="Log-in name")]) -
 
 cases_app = typer.Typer(help="Cases (事件): deadlines and categories", no_args_is_help=True)
 app.add_typer(cases_app, name="cases")
+directives_app = typer.Typer(help="Directives (指令): deadlines", no_args_is_help=True)
+app.add_typer(directives_app, name="directives")
 calendar_app = typer.Typer(help="The working-day calendar: holidays and make-up workdays",
                            no_args_is_help=True)
 app.add_typer(calendar_app, name="calendar")
@@ -278,6 +280,25 @@ def cases_sweep(
 
     result = run_with_engine(work)
     print(f"marked overdue: {result.marked:,}; supervised (escalated): {result.supervised:,}")
+
+
+@directives_app.command("sweep")
+def directives_sweep(
+    emergency_minutes: Annotated[float | None, typer.Option(
+        min=0, help="Minutes an emergency may stay unacknowledged before escalating (default "
+                    "WANGGE_DIRECTIVE_EMERGENCY_MINUTES)")] = None,
+) -> None:
+    """Runs one directive deadline sweep now: marks late units, escalates emergencies."""
+    from wangge.directives.tasks import DirectiveSweepResult, sweep
+
+    async def work(engine: AsyncEngine) -> DirectiveSweepResult:
+        async with create_sessionmaker(engine)() as session:
+            result = await sweep(session, emergency_minutes=emergency_minutes)
+            await session.commit()
+            return result
+
+    result = run_with_engine(work)
+    print(f"marked overdue: {result.marked:,}; escalated: {result.escalated:,}")
 
 
 @cases_app.command("generate")
