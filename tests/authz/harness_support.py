@@ -107,6 +107,11 @@ class Harness:
     cases: dict[str, int] = field(default_factory=dict)
     case_grids: dict[str, str] = field(default_factory=dict)
     photos: dict[str, int] = field(default_factory=dict)
+    # Each actor's own directive and its assignment at the actor's case grid (``seed_directives``)
+    directives: dict[str, int] = field(default_factory=dict)
+    assignments: dict[str, int] = field(default_factory=dict)
+    # Directives of the city that are nobody's own: name → id (see ``seed_directives``).
+    city_directives: dict[str, int] = field(default_factory=dict)
 
 
 async def _pick(url: str) -> tuple[dict[str, tuple[list[str], str]], frozenset[str],

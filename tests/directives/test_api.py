@@ -322,3 +322,32 @@ def test_the_sweep_marks_late_units_and_escalates_emergencies(world: World) -> N
                                                f"/api/v1/assignments/{a['id']}").json(),
                "complete", feedback={"households_checked": 1}).json()
     assert done["overdue"] is False
+
+
+def test_lists_filter_by_region_and_status_with_keyset_pages(world: World) -> None:
+    d = issued(world, "township", targets=[{"grids": [GRID, SIBLING_GRID]}])
+    ids = lambda user, **q: [x["id"] for x in world.get(  # noqa: E731
+        user, "/api/v1/directives", limit=200, **q).json()["items"]]
+    assert d["id"] in ids("grid-member", status="open")
+    assert d["id"] not in ids("grid-member", status="done")
+    assert d["id"] in ids("county", region=VILLAGE)
+    far_village = world.sql("SELECT min(code) FROM regions WHERE level = 'village' AND code "
+                            "LIKE :c AND code <> :v", c=f"{TOWNSHIP}%", v=VILLAGE)[0][0]
+    assert d["id"] not in ids("county", region=far_village)
+    assert world.get("grid-member", "/api/v1/directives", region=COUNTY).status_code == 404
+    a = mine(world, "grid-member", d["id"])
+    act(world, "grid-member", a, "complete", feedback={"households_checked": 2})
+    # Done for the grid; still open for the village (the sibling grid owes it).
+    assert d["id"] in ids("grid-member", status="done")
+    assert d["id"] in ids("village", status="open")
+    # Keyset pages cover every directive once, newest first.
+    seen: list[int] = []
+    cursor = None
+    while True:
+        page = world.get("county", "/api/v1/directives", limit=2,
+                         **({"before": cursor} if cursor else {})).json()
+        seen += [x["id"] for x in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == sorted(set(seen), reverse=True) == ids("county")

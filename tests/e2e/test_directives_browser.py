@@ -166,7 +166,7 @@ def test_issue_acknowledge_report_back_live(directive_server: ServerThread, brow
         # The county's row carries the directive; the map colours the counties by it.
         row = city.locator(f'[data-testid="unit-row"][data-code="{COUNTY}"]')
         assert row.locator('[data-col="total"]').inner_text() == str(grids)
-        assert city.locator(f"path.cmd-child.code-{COUNTY}").get_attribute("data-value") == "0.0"
+        assert city.locator(f"path.cmd-child.code-{COUNTY}").get_attribute("data-value") == "0"
         assert city.locator(f"path.cmd-child.code-{OTHER_COUNTY}").get_attribute(
             "data-value") == ""
         city.evaluate("window.__samePage = true")

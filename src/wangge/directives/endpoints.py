@@ -66,13 +66,18 @@ async def preview_targets(data: TargetsIn, session: Session, subject: Issuer) ->
 @router.get("/api/v1/directives", response_model=DirectivePage)
 async def list_directives(
     session: Session, subject: Reader, kind: Kind | None = Query(None),
+    region: str | None = Query(None, pattern=r"^\d{2,15}$",
+                               description="issued in or reaching into this subtree"),
+    status: Literal["open", "overdue", "done"] | None = Query(
+        None, description="open: a unit in your scope still owes something; overdue: one is "
+                          "late; done: none owes anything"),
     before: int | None = Query(None, ge=1, description="next_cursor of the previous page"),
     limit: int = Query(50, ge=1, le=MAX_PAGE),
 ) -> DirectivePage:
     """Directives issued in the caller's scope or reaching into it, newest first, each with
     the counts of its assignments in the caller's scope."""
-    return await directive_service.list(session, subject, kind=kind, before=before,
-                                        limit=limit)
+    return await directive_service.list(session, subject, kind=kind, region=region,
+                                        status=status, before=before, limit=limit)
 
 
 @router.get("/api/v1/directives/{directive_id}", response_model=DirectiveDetail)

@@ -97,10 +97,24 @@ class DirectiveRepository:
         return (await self.session.execute(
             select(Directive).where(Directive.client_uuid == client_uuid))).scalar_one_or_none()
 
-    async def page(self, kind: str | None, before: int | None, limit: int) -> list[Directive]:
+    async def page(self, kind: str | None, before: int | None, limit: int, *,
+                   region: str | None = None, status: str | None = None) -> list[Directive]:
+        """Readable directives, newest first. ``region``: issued in or reaching into that
+        subtree. ``status``: ``open`` (a unit in scope still owes something), ``overdue`` (one
+        is late), ``done`` (none owes anything)."""
         stmt = self.readable_directives()
         if kind is not None:
             stmt = stmt.where(Directive.kind == kind)
+        if region is not None:
+            stmt = stmt.where(or_(in_subtree(Directive.region_code, region), exists().where(
+                A.directive_id == Directive.id, in_subtree(A.region_code, region))))
+        if status is not None:
+            owing = exists().where(A.directive_id == Directive.id,
+                                   scope_clause(self.subject, A.region_code),
+                                   *([in_subtree(A.region_code, region)] if region else []),
+                                   overdue_clause() if status == "overdue"
+                                   else A.status.in_(UNFINISHED))
+            stmt = stmt.where(~owing if status == "done" else owing)
         if before is not None:
             stmt = stmt.where(Directive.id < before)
         return list((await self.session.execute(

@@ -317,12 +317,16 @@ class DirectiveService:
         return await self.detail(session, subject, directive)
 
     async def list(self, session: AsyncSession, subject: Subject, *, kind: str | None = None,
+                   region: str | None = None, status: str | None = None,
                    before: int | None = None, limit: int = 50) -> DirectivePage:
-        """Directives the caller may read, newest first, with counts of the caller's scope."""
+        """Directives the caller may read, newest first, with counts of the caller's scope
+        (``repository.page`` for the filters)."""
         if not 1 <= limit <= MAX_PAGE:
             raise InvalidInput("limit", f"must be between 1 and {MAX_PAGE}")
+        if region is not None and not subject.can_read_code(region):
+            raise NotFound(f"region {region} not found", region=region)
         repo = DirectiveRepository(session, subject)
-        rows = await repo.page(kind, before, limit + 1)
+        rows = await repo.page(kind, before, limit + 1, region=region, status=status)
         more = len(rows) > limit
         rows = rows[:limit]
         counts = await self._scope_counts(repo, [d.id for d in rows])
