@@ -29,6 +29,7 @@ from wangge.cases.pages import router as cases_pages_router
 from wangge.config import PACKAGE_ROOT, Settings, get_settings
 from wangge.directives import tasks as directive_tasks  # noqa: F401  (registers the sweep)
 from wangge.directives.endpoints import router as directives_router
+from wangge.directives.pages import router as directives_pages_router
 from wangge.geo.endpoints import router as grids_router
 from wangge.kit import bus, scheduler
 from wangge.kit.db import create_direct_pool, create_engine, create_sessionmaker
@@ -134,5 +135,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cases_router)
     app.include_router(cases_pages_router)
     app.include_router(directives_router)
+    app.include_router(directives_pages_router)
     app.mount("/static", StaticFiles(directory=PACKAGE_ROOT / "web" / "static"), name="static")
     return app

@@ -303,13 +303,23 @@ def test_the_sweep_marks_late_units_and_escalates_emergencies(world: World) -> N
             await engine.dispose()
 
     units = grids_under(world, VILLAGE)
+
+    def marks() -> tuple[int, int, int]:
+        """(marked acknowledge, marked complete, escalated) of this directive's units."""
+        row = world.sql(
+            "SELECT sum(CASE WHEN overdue_step = 'acknowledge' THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN overdue_step = 'complete' THEN 1 ELSE 0 END), "
+            "sum(CASE WHEN escalated_at IS NOT NULL THEN 1 ELSE 0 END) "
+            "FROM directive_assignments WHERE directive_id = :d", d=d["id"])[0]
+        return tuple(int(x or 0) for x in row)  # type: ignore[return-value]
+
     first = asyncio.run(run(soon + timedelta(minutes=1), 60))
-    assert (first.marked, first.escalated) == (units - 1, 0)
-    again = asyncio.run(run(soon + timedelta(minutes=2), 60))
-    assert (again.marked, again.escalated) == (0, 0)
+    assert first.marked >= units - 1 and marks() == (units - 1, 0, 0)
+    asyncio.run(run(soon + timedelta(minutes=2), 60))
+    assert marks() == (units - 1, 0, 0)  # nothing marked twice
     late = asyncio.run(run(soon + timedelta(hours=2), 30))
     # Everyone now misses completion; the unacknowledged emergencies are escalated.
-    assert (late.marked, late.escalated) == (units, units - 1)
+    assert late.escalated >= units - 1 and marks() == (0, units, units - 1)
     p = world.get("township", f"/api/v1/directives/{d['id']}/progress", region=VILLAGE).json()
     assert p["region"]["overdue"] == units
     listed = world.get("township", "/api/v1/assignments", directive=d["id"], overdue="true")

@@ -386,6 +386,11 @@ class MyItem:
         return [(name, prop if isinstance(prop, dict) else {}, name in required)
                 for name, prop in props.items()]
 
+    @property
+    def has_photo_field(self) -> bool:
+        """The form asks for photos itself (the general photo picker is then left out)."""
+        return any(field_kind(prop) == "photo" for _, prop, _ in self.fields)
+
 
 def field_kind(prop: dict[str, Any]) -> str:
     """How a feedback property is asked: photo, boolean, number, integer, long or text."""

@@ -80,7 +80,6 @@
       .then(function (res) {
         if (res.ok) {
           li.dataset.version = String(res.data.version);
-          li.dataset.status = res.data.status;
           if (form) delete form.dataset.dirty;
           soon(0);
           return;
