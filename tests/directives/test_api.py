@@ -361,3 +361,28 @@ def test_lists_filter_by_region_and_status_with_keyset_pages(world: World) -> No
         if cursor is None:
             break
     assert seen == sorted(set(seen), reverse=True) == ids("county")
+
+
+def test_case_counts_per_child_region_match_each_childs_summary(world: World) -> None:
+    """The command centre colours child regions by open/overdue cases in one query."""
+    from wangge.auth.subjects import subject_for
+    from wangge.cases.service import case_service
+    from wangge.models import Account
+
+    async def by_child() -> dict[str, tuple[int, int]]:
+        engine = create_engine(world.url)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                account = (await session.execute(
+                    Account.__table__.select().where(Account.username == "county"))).first()
+                assert account is not None
+                subject = await subject_for(session, await session.get(Account, account.id))
+                return await case_service.open_by_child(session, subject, COUNTY)
+        finally:
+            await engine.dispose()
+
+    counts = asyncio.run(by_child())
+    assert sum(n for n, _ in counts.values()) > 0
+    for child in world.sql("SELECT code FROM regions WHERE parent_code = :c", c=COUNTY):
+        s = world.get("county", "/api/v1/cases/summary", subtree=child[0]).json()
+        assert counts.get(child[0], (0, 0)) == (s["open"], s["overdue"]), child[0]

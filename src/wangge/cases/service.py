@@ -851,6 +851,16 @@ class CaseService:
         return CaseSummary(region_code=filters.subtree or "", by_status=by_status, open=open_,
                            overdue=overdue)
 
+    async def open_by_child(self, session: AsyncSession, subject: Subject,
+                            code: str) -> dict[str, tuple[int, int]]:
+        """{child region of ``code``: (open cases, open overdue cases)} in the caller's
+        scope, in one query."""
+        lengths = [n for n in (*workflow.LEVEL_LENGTHS.values(),) if n > len(code)]
+        if not lengths:
+            return {}
+        return await CaseRepository(session, subject).open_counts_by_prefix(
+            self.filters(subject, subtree=code), min(lengths))
+
 
 def _require(value: str | None, field: str, reason: str) -> None:
     if not value or not value.strip():

@@ -163,10 +163,9 @@ async def _panel(session: AsyncSession, subject: Subject, region: RegionOut,
     summary = await case_service.summary(session, subject,
                                          case_service.filters(subject, subtree=code))
     if directive is None:
+        by_child = await case_service.open_by_child(session, subject, code)
         for u in units:
-            s = await case_service.summary(session, subject,
-                                           case_service.filters(subject, subtree=u.code))
-            u.open_cases, u.overdue_cases = s.open, s.overdue
+            u.open_cases, u.overdue_cases = by_child.get(u.code, (0, 0))
     overdue = (await directive_service.assignments(
         session, subject, directive_service.filters(
             subject, directive_id=directive.id if directive else None, overdue=True,
