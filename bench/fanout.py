@@ -8,15 +8,18 @@ units. Each holds ``GET /api/v1/stream`` open (httpx streaming clients in this p
 one uvicorn worker in a subprocess (``WANGGE_BUS=postgres``, scheduler off).
 
 1. Fan-out. Ours: a city commander ``POST``s ``/api/v1/directives`` with the target
-   ``{"subtree": "4107"}`` (after one warm-up directive to a township), ``--repeat`` times. The
-   POST is sent from a separate process so that the stream clients cannot delay it;
-   ``fanout_ms`` is request sent → 201 received (the transaction, one assignment per grid,
-   commits before the answer), median over the repeats; every answer's assignments are counted
-   in the database. The directive publishes one ``directive.issued`` event for its target, which
-   every subscriber of the city must receive exactly once. Delivery latency = receive time −
-   the event's ``at`` (stamped by the server before its commit, so this over-states the time
-   after commit — a conservative figure), over every subscriber and repeat; the figure counted
-   from the 201's arrival (which under-states it) is printed too.
+   ``{"subtree": "4107"}`` (after one warm-up directive to a township), ``--repeat`` times (5),
+   waiting for every delivery in between. The POST is sent from a separate process so that the
+   stream clients cannot delay it; ``fanout_ms`` is request sent → 201 received (the
+   transaction, one assignment per grid, commits before the answer), median over the repeats;
+   every answer's assignments are counted in the database. One uvicorn worker serves both the
+   POST and the 1,000 streams, so the 201 competes with the delivery of its own event. The
+   directive publishes one ``directive.issued`` event for its target, which every subscriber of
+   the city must receive exactly once. Delivery latency = receive time − the event's ``at``,
+   over every subscriber and repeat; ``at`` is stamped when the event is queued, before the
+   directive is read back for the answer and committed, so this over-states the time after
+   commit (conservative); the figure counted from the 201's arrival (which under-states it, and
+   is negative for a subscriber served before the answer) is printed too.
 
    Naive peer (same run, same database, from this process): the loop a fan-out is usually
    first written as — one ORM ``add`` + ``flush`` per assignment and one published event per
@@ -25,9 +28,10 @@ one uvicorn worker in a subprocess (``WANGGE_BUS=postgres``, scheduler off).
    per subscriber as the time from that commit until it has received every event of its scope
    (its grid's one, or every grid of its county: a few hundred for a county commander).
 
-2. Progress. ``--directives`` directives × all grids are inserted in bulk (random statuses,
-   some overdue), then ``GET /api/v1/directives/{id}/progress?region=4107`` (counts per county)
-   by the city commander is timed ``--calls`` times over HTTP (the median is ``progress_ms``).
+2. Progress. ``--directives`` directives × all grids are inserted in bulk (statuses spread
+   by a hash, some overdue), then ``GET /api/v1/directives/{id}/progress?region=4107``
+   (counts per county) by the city commander is timed ``--calls`` times over HTTP (the median
+   is ``progress_ms``).
    Naive peer: the plain query — ``GROUP BY directive_id, county, status`` over all
    assignments, picking the directive's rows in Python — timed the same number of times
    straight on the database (no HTTP, no authentication: in its favour). Both must give the
@@ -523,7 +527,7 @@ def main() -> None:
     args = ap.parse_args()
     args.subscribers = args.subscribers or (50 if args.quick else 1000)
     args.directives = args.directives or (10 if args.quick else 100)
-    args.repeat = args.repeat or (1 if args.quick else 3)
+    args.repeat = args.repeat or (1 if args.quick else 5)
     args.calls = args.calls or (20 if args.quick else 50)
 
     issuer = Issuer()  # forked before anything else runs

@@ -1,7 +1,7 @@
 """Support for the scope harness: a private copy of the demo database, the actors (users of two
-sibling regions at every level) with a case of their own each, the values that fill each
-route's parameters and bodies, and the leak detector. See tests/authz/test_scope_harness.py and
-docs/decisions/0010.
+sibling regions at every level) with a case and a directive of their own each, the values that
+fill each route's parameters and bodies, and the leak detector. See
+tests/authz/test_scope_harness.py and docs/decisions/0010.
 """
 
 from __future__ import annotations
@@ -286,6 +286,97 @@ def seed_cases(h: Harness, client: Any) -> None:
         h.photos[actor.name] = photo.json()["id"]
 
 
+# --- Directives: one of its own for every actor -------------------------------------------------
+
+# Who issues an actor's directive when the actor itself may not (it holds no directive:issue).
+DIRECTIVE_ISSUERS = {"station_a": "county_a", "station_b": "county_a", "reader": "county_a"}
+
+
+def _relatives(h: Harness, actor: Actor) -> list[Actor]:
+    """The actors that walk this one's data as their sibling's or their parent's."""
+    return [a for a in h.actors.values() if actor.name in (a.sibling, a.parent)]
+
+
+def _clear_of_relatives(h: Harness, actor: Actor, code: str) -> bool:
+    """No relative of the actor reads ``code`` or anything under it."""
+    return not any(p.startswith(code) or code.startswith(p)
+                   for r in _relatives(h, actor) for p in r.prefixes)
+
+
+def _only_its_lineage(h: Harness, grid: str, code: str) -> bool:
+    """Every actor reading anything under ``code`` reads ``grid`` too, from above it: none
+    would see the grid's target without reading it (``two_counties`` is that case)."""
+    return all(grid.startswith(p) for a in h.actors.values() for p in a.prefixes
+               if p.startswith(code) or code.startswith(p))
+
+
+def directive_targets(h: Harness, actor: Actor) -> list[dict[str, Any]]:
+    """The targets of the actor's own directive: its case grid as a grid list and, where no
+    relative and no other branch reads anything of them, the grid's village as a subtree and
+    every village of the grid's township (the grid is then reached twice and still gets one
+    assignment). Like the case, it lies where no relative may read it, so their calls with its
+    id must answer 404."""
+    grid = h.case_grids[actor.name]
+    targets: list[dict[str, Any]] = [{"grids": [grid]}]
+    village, township = grid[:12], grid[:9]
+    for code, target in ((village, {"subtree": village}),
+                         (township, {"level": "village", "under": township})):
+        if (actor.in_scope(code) and _clear_of_relatives(h, actor, code)
+                and _only_its_lineage(h, grid, code)):
+            targets.append(target)
+    return targets
+
+
+def _issue(client: Any, issuer: Actor, title: str, targets: list[dict[str, Any]],
+           attachments: list[int] | None = None) -> dict[str, Any]:
+    r = client.post("/api/v1/directives", headers={"Authorization": f"Bearer {issuer.token}"},
+                    json={"title": title, "body": "scope harness directive", "kind": "task",
+                          "targets": targets, "attachments": attachments or []})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def _assignment_at(client: Any, reader: Actor, directive_id: int, code: str) -> dict[str, Any]:
+    r = client.get("/api/v1/assignments", headers={"Authorization": f"Bearer {reader.token}"},
+                   params={"directive": directive_id, "region": code})
+    assert r.status_code == 200, r.text
+    items = [a for a in r.json()["items"] if a["region_code"] == code]
+    assert len(items) == 1, (directive_id, code, r.json())
+    return dict(items[0])
+
+
+def seed_directives(h: Harness, client: Any) -> None:
+    """Issues one directive per actor to its own case grid (``directive_targets``), as the
+    actor or, for those that may not issue, as the county above them; records the directive and
+    the assignment at that grid. Then two of the city's that are nobody's own:
+
+    - ``reach_down``: to county_a's whole subtree, with a photo attached — every actor under
+      county_a reads it, with the city's code as its issuing region (an ancestor: allowed);
+    - ``two_counties``: to county_a's and county_b's case grids, one target each — each county
+      reads it, and must not learn the other county's target from it.
+    """
+    from tests.factories import png_bytes
+
+    for actor in h.actors.values():
+        if not actor.prefixes or actor.name not in h.case_grids:
+            continue
+        issuer = h.actors[DIRECTIVE_ISSUERS.get(actor.name, actor.name)]
+        d = _issue(client, issuer, f"harness {actor.name}", directive_targets(h, actor))
+        h.directives[actor.name] = d["id"]
+        h.assignments[actor.name] = _assignment_at(
+            client, issuer, d["id"], h.case_grids[actor.name])["id"]
+    city = h.actors["city"]
+    photo = client.post("/api/v1/photos", headers={"Authorization": f"Bearer {city.token}"},
+                        files={"file": ("d.png", png_bytes(2, 2), "image/png")})
+    assert photo.status_code == 201, photo.text
+    h.city_directives["reach_down"] = _issue(
+        client, city, "harness reach down", [{"subtree": h.actors["county_a"].home}],
+        attachments=[photo.json()["id"]])["id"]
+    h.city_directives["two_counties"] = _issue(
+        client, city, "harness two counties",
+        [{"grids": [h.case_grids["county_a"]]}, {"grids": [h.case_grids["county_b"]]}])["id"]
+
+
 # --- Filling a route's parameters --------------------------------------------------------------
 
 # kind: "own" (the caller's data), "sibling" (the sibling region's), "above" (the parent's).
@@ -336,6 +427,16 @@ def _photo(h: Harness, actor: Actor, kind: str) -> str | None:
     return str(h.photos[other.name]) if other and other.name in h.photos else None
 
 
+def _directive(h: Harness, actor: Actor, kind: str) -> str | None:
+    other = _actor_for(h, actor, kind)
+    return str(h.directives[other.name]) if other and other.name in h.directives else None
+
+
+def _assignment(h: Harness, actor: Actor, kind: str) -> str | None:
+    other = _actor_for(h, actor, kind)
+    return str(h.assignments[other.name]) if other and other.name in h.assignments else None
+
+
 def _own_only(value: str) -> Filler:
     """A value that names nothing of a region: walked once, as the caller's own."""
     return lambda h, a, k: value if k == "own" else None
@@ -345,12 +446,14 @@ def _own_only(value: str) -> Filler:
 PATH_FILLERS: dict[str, Filler] = {
     "code": _region, "account_id": _account, "post_id": _post,
     "case_id": _case, "photo_id": _photo, "action": lambda h, a, k: "accept",
+    "directive_id": _directive, "assignment_id": _assignment,
     "category_code": _own_only("99"), "day": _own_only("2026-10-01"),
 }
 # Query parameters: required ones must have a filler; optional ones are filled when listed.
 QUERY_FILLERS: dict[str, Filler] = {
     "lng": _lng, "lat": _lat, "region": _region, "subtree": _region,
     "include_self": lambda h, a, k: "true", "year": lambda h, a, k: "2026",
+    "directive": _directive,
 }
 
 
@@ -367,11 +470,48 @@ def _report_elsewhere(h: Harness, actor: Actor, kind: str) -> dict[str, Any] | N
             "grid_code": h.case_grids[other.name]}
 
 
+def _targets_elsewhere(h: Harness, actor: Actor, kind: str) -> dict[str, Any] | None:
+    """Targets at the sibling's or the parent's case grid (must be refused: 403 without
+    directive:issue, else 422); the caller's own call sends an empty body (a valid one would
+    issue a directive: writes here must all fail)."""
+    if kind == "own":
+        return {}
+    other = _actor_for(h, actor, kind)
+    if other is None or other.name not in h.case_grids:
+        return None
+    return {"targets": [{"grids": [h.case_grids[other.name]]}]}
+
+
+def _directive_elsewhere(h: Harness, actor: Actor, kind: str) -> dict[str, Any] | None:
+    targets = _targets_elsewhere(h, actor, kind)
+    if not targets:
+        return targets
+    return {**targets, "title": "harness", "body": "a directive outside the caller's area"}
+
+
+def _remind(h: Harness, actor: Actor, kind: str) -> dict[str, Any] | None:
+    """Own: a reminder under the region above the caller's (out of its scope: 404, nothing
+    reminded); sibling and parent: a valid reminder, which must 404 on the directive."""
+    if kind == "own":
+        above = h.parents.get(actor.home)
+        return {"region": above} if above else None
+    return {}
+
+
 # JSON bodies of writes, per kind (None: no call of that kind); other writes send ``{}``.
 BODY_FILLERS: dict[str, Callable[[Harness, Actor, str], dict[str, Any] | None]] = {
     # A version no case has: the case's own readers get 409, everyone else 404 (or 403).
     "POST /api/v1/cases/{case_id}/actions/{action}": lambda h, a, k: {"version": 10**6},
     "POST /api/v1/cases": _report_elsewhere,
+    "POST /api/v1/directives": _directive_elsewhere,
+    "POST /api/v1/directives/preview": _targets_elsewhere,
+    "POST /api/v1/directives/{directive_id}/remind": _remind,
+    # Own: an empty comment (422: a valid one would be stored); elsewhere a valid one (404).
+    "POST /api/v1/directives/{directive_id}/comments":
+        lambda h, a, k: {} if k == "own" else {"text": "harness"},
+    # A version no assignment has: the unit's readers get 409, everyone else 404 (or 403).
+    "POST /api/v1/assignments/{assignment_id}/actions/{action}":
+        lambda h, a, k: {"version": 10**6},
 }
 
 
@@ -417,12 +557,20 @@ def region_codes_in(body: str, content_type: str, known: frozenset[str]) -> set[
     return found
 
 
-def leaks(h: Harness, actor: Actor, body: str, content_type: str, request_url: str) -> set[str]:
+def leaks(h: Harness, actor: Actor, body: str, content_type: str, request_url: str,
+          request_body: Any = None) -> set[str]:
     """Region codes in the response that the actor may not see.
 
     Allowed: codes in the actor's scope, codes strictly above it (breadcrumbs: names of the
-    ancestors are not secret) and codes the request itself carried (a 404 may echo them).
+    ancestors are not secret) and codes the request itself carried (a 404 may echo them) —
+    in its URL or in the JSON body the caller sent: a refusal may name the code the caller
+    typed (``targets.0.grids: 410703001006001 is not a grid in your scope``), which tells it
+    nothing it did not send, as long as the answer for an existing code outside the scope is
+    the same as for a code that does not exist (``TestDirectives`` checks that it is).
     """
     echoed = set(DIGIT_RUN.findall(request_url))
+    if request_body is not None:
+        echoed |= {m for t in _strings(request_body) for m in DIGIT_RUN.findall(t)}
+        echoed |= {t for t in _strings(request_body) if t.isdigit()}
     return {c for c in region_codes_in(body, content_type, h.region_codes)
             if not actor.in_scope(c) and not actor.above_scope(c) and c not in echoed}

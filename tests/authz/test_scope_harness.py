@@ -28,6 +28,7 @@ from tests.authz.harness_support import (
     clone_database,
     leaks,
     seed_cases,
+    seed_directives,
 )
 
 from wangge.app import create_app
@@ -144,12 +145,15 @@ def harness(xinxiang: str, pg_schemas: list[str], tmp_path_factory: pytest.TempP
 
 @pytest.fixture(scope="module")
 def client(harness: Harness, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    """The app on the harness database; every actor gets a case of its own (with a photo)."""
+    """The app on the harness database; every actor gets a case of its own (with a photo) and
+    a directive of its own (with the assignment at the case's grid)."""
     photos = Path(tmp_path_factory.mktemp("harness-photos"))
     with TestClient(create_app(Settings(database_url=harness.url, photo_dir=photos)),
                     follow_redirects=False) as c:
         if not harness.cases:
             seed_cases(harness, c)
+        if not harness.directives:
+            seed_directives(harness, c)
         yield c
 
 
@@ -220,12 +224,12 @@ def test_route_shows_nothing_outside_the_callers_scope(walk: Walk, harness: Harn
             filled = _fill(walk, harness, actor, kind)
             if filled is None:
                 continue
-            path, query, body = filled
+            path, query, sent = filled
             write = walk.method in WRITE_METHODS
             token = actor.write_tokens.pop() if write else actor.token
             response = client.request(
                 walk.method, path, params=query, headers={"Authorization": f"Bearer {token}"},
-                json=body,
+                json=sent,
             )
             calls += 1
             where = f"{actor.name} ({kind}) {walk.method} {response.request.url}"
@@ -238,7 +242,7 @@ def test_route_shows_nothing_outside_the_callers_scope(walk: Walk, harness: Harn
                                 f"{sorted(expected)}: {response.text[:200]}")
             body = response.text + " " + response.headers.get("location", "")
             found = leaks(harness, actor, body, response.headers.get("content-type", ""),
-                          str(response.request.url))
+                          str(response.request.url), sent)
             if found:
                 failures.append(f"{where}: LEAK of {sorted(found)[:10]} "
                                 f"(scope {actor.prefixes})")
@@ -388,3 +392,110 @@ class TestCases:
         r = client.get("/api/v1/cases/summary", headers={"Authorization": f"Bearer {me.token}"},
                        params={"subtree": sibling.home})
         assert r.status_code == 200 and r.json()["by_status"] == {}
+
+
+class TestDirectives:
+    """The harness's directive data, spelled out: every actor has a directive of its own with
+    an assignment at its case grid, which its sibling and the region below it cannot see; the
+    city's directives show the city's code to those below as an ancestor, never a sibling's."""
+
+    def test_each_actor_reads_its_own_directive_but_not_its_siblings_or_parents(
+        self, harness: Harness, client: TestClient
+    ) -> None:
+        assert set(harness.directives) == {n for n, a in harness.actors.items() if a.prefixes}
+        for actor in harness.actors.values():
+            if not actor.prefixes:
+                continue  # no post: every directive route answers 404 (the walk checks it)
+            auth = {"Authorization": f"Bearer {actor.token}"}
+            listed = {d["id"] for d in client.get("/api/v1/directives", headers=auth,
+                                                  params={"limit": 200}).json()["items"]}
+            if actor.name in harness.directives:
+                own = client.get(f"/api/v1/directives/{harness.directives[actor.name]}",
+                                 headers=auth)
+                assert own.status_code == 200, (actor.name, own.text)
+                assert own.json()["counts"]["total"] >= 1
+                assert harness.directives[actor.name] in listed
+                a = client.get(f"/api/v1/assignments/{harness.assignments[actor.name]}",
+                               headers=auth)
+                assert a.status_code == 200, (actor.name, a.text)
+                assert a.json()["region_code"] == harness.case_grids[actor.name]
+            for other in (actor.sibling, actor.parent):
+                if other and other in harness.directives:
+                    d = harness.directives[other]
+                    r = client.get(f"/api/v1/directives/{d}", headers=auth)
+                    assert r.status_code == 404, (actor.name, other, r.text)
+                    assert d not in listed, (actor.name, other)
+                    r = client.get(f"/api/v1/assignments/{harness.assignments[other]}",
+                                   headers=auth)
+                    assert r.status_code == 404, (actor.name, other, r.text)
+                    r = client.get("/api/v1/assignments", headers=auth,
+                                   params={"directive": d})
+                    assert r.json()["items"] == [], (actor.name, other)
+
+    def test_the_citys_code_shows_below_as_an_ancestor_not_as_a_leak(
+        self, harness: Harness, client: TestClient
+    ) -> None:
+        """A directive of the city to county_a's subtree names the city ("4107") as its issuing
+        region to a grid user: strictly above the caller, allowed like a breadcrumb."""
+        d = harness.city_directives["reach_down"]
+        me = harness.actors["grid_a"]
+        r = client.get(f"/api/v1/directives/{d}", headers={"Authorization": f"Bearer {me.token}"})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["region_code"], body["issuer_post"]) == ("4107", "commander@4107")
+        assert body["targets"] == [{"subtree": harness.actors["county_a"].home}]
+        assert body["counts"]["total"] == 1  # its own grid's assignment only
+        assert not me.in_scope("4107") and me.above_scope("4107")
+        assert leaks(harness, me, r.text, r.headers["content-type"], str(r.request.url)) == set()
+        far = harness.actors["county_b"]
+        assert client.get(f"/api/v1/directives/{d}", headers={
+            "Authorization": f"Bearer {far.token}"}).status_code == 404
+
+    def test_a_directive_to_two_counties_does_not_name_the_other_countys_target(
+        self, harness: Harness, client: TestClient
+    ) -> None:
+        """Each county reads the city's directive (one of its grids is a target) but must not
+        learn the other county's grid from ``targets``."""
+        d = harness.city_directives["two_counties"]
+        for me, other in (("county_a", "county_b"), ("county_b", "county_a")):
+            actor = harness.actors[me]
+            r = client.get(f"/api/v1/directives/{d}",
+                           headers={"Authorization": f"Bearer {actor.token}"})
+            assert r.status_code == 200, r.text
+            assert r.json()["counts"]["total"] == 1
+            assert harness.case_grids[other] not in r.text, (me, r.json()["targets"])
+            assert leaks(harness, actor, r.text, r.headers["content-type"],
+                         str(r.request.url)) == set()
+
+    def test_a_refused_target_reads_the_same_whether_it_exists_or_not(
+        self, harness: Harness, client: TestClient
+    ) -> None:
+        """Why ``leaks`` lets a refusal echo a code from the request body: the answer for a
+        sibling's grid is the answer for a grid that does not exist."""
+        me, sibling = harness.actors["grid_a"], harness.actors["grid_b"]
+        missing = me.home[:12] + "999"
+        assert missing not in harness.region_codes
+        answers = []
+        for code in (harness.case_grids[sibling.name], missing):
+            for target in ({"grids": [code]}, {"subtree": code}):
+                r = client.post("/api/v1/directives/preview", json={"targets": [target]},
+                                headers={"Authorization": f"Bearer {me.token}"})
+                answers.append((r.status_code, r.json()["field"],
+                                r.json()["message"].replace(code, "CODE")))
+        assert answers[:2] == answers[2:]
+        assert {a[0] for a in answers} == {422}
+
+    def test_whoever_reads_a_directive_may_open_its_attachment(
+        self, harness: Harness, client: TestClient
+    ) -> None:
+        """The city attached a photo to its directive to county_a's subtree: the grid workers
+        it reaches must be able to open it; another county must not."""
+        d = harness.city_directives["reach_down"]
+        city = {"Authorization": f"Bearer {harness.actors['city'].token}"}
+        [photo] = client.get(f"/api/v1/directives/{d}", headers=city).json()["attachments"]
+        assert client.get(f"/api/v1/photos/{photo}", headers=city).status_code == 200
+        for name, status in (("grid_a", 200), ("county_a", 200), ("county_b", 404)):
+            auth = {"Authorization": f"Bearer {harness.actors[name].token}"}
+            assert client.get(f"/api/v1/directives/{d}", headers=auth).status_code == status
+            r = client.get(f"/api/v1/photos/{photo}", headers=auth)
+            assert r.status_code == status, (name, r.status_code, r.text)

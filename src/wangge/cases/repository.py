@@ -289,13 +289,21 @@ class CaseRepository:
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
     async def photo(self, photo_id: int) -> CasePhoto | None:
-        """A photo the caller uploaded, or one attached to a case the caller may read."""
+        """A photo the caller uploaded, or one attached to a case, a directive or an
+        assignment the caller may read."""
+        from wangge.directives.repository import DirectiveRepository
+
         row = await self.session.get(CasePhoto, photo_id)
         if row is None:
             return None
-        if row.case_id is None:
-            return row if row.uploaded_by == self.subject.account_id else None
-        return row if await self.get(row.case_id) is not None else None
+        if row.case_id is not None:
+            return row if await self.get(row.case_id) is not None else None
+        directives = DirectiveRepository(self.session, self.subject)
+        if row.directive_id is not None:
+            return row if await directives.get(row.directive_id) is not None else None
+        if row.assignment_id is not None:
+            return row if await directives.assignment(row.assignment_id) is not None else None
+        return row if row.uploaded_by == self.subject.account_id else None
 
     # --- reference data ---------------------------------------------------------------------
 

@@ -151,12 +151,13 @@ class DirectiveRepository:
             literal(now, A.updated_at.type).label("updated_at"),
         ).where(units_clause(targets))
         result = await self.session.execute(
-            insert(A).from_select(
+            insert(A.__table__).from_select(
                 ["directive_id", "region_code", "level", "status", "version", "emergency",
                  "delivered_at", "ack_due_at", "due_at", "returns", "reminders", "updated_at"],
-                units).returning(A.id))
-        # Counted from RETURNING: a driver may not report an INSERT ... SELECT's row count.
-        return len(result.all())
+                units).execution_options(preserve_rowcount=True))
+        # A Core insert (an ORM one would return every new id to Python); SQLAlchemy reports
+        # an INSERT's row count only when asked to preserve it.
+        return int(result.rowcount)  # type: ignore[attr-defined]
 
     # --- assignments ----------------------------------------------------------------------------
 
@@ -212,17 +213,21 @@ class DirectiveRepository:
                      child_length: int | None = None
                      ) -> list[tuple[int, str, str, bool, int]]:
         """(directive, region prefix, status, overdue, count) of the readable assignments of
-        ``directive_ids``, the prefix cut to ``child_length`` (or the whole code)."""
+        ``directive_ids`` under ``subtree``, per prefix of ``child_length`` — or, without it,
+        per directive alone (the prefix is then "")."""
         if not directive_ids:
             return []
-        prefix = func.substr(A.region_code, 1, child_length) if child_length else A.region_code
         late = case((overdue_clause(), True), else_=False)
-        stmt = select(A.directive_id, prefix, A.status, late, func.count()).where(
+        keys: list[Any] = [A.directive_id, A.status, late]
+        if child_length:
+            keys.append(func.substr(A.region_code, 1, child_length))
+        stmt = select(*keys, func.count()).where(
             A.directive_id.in_(list(directive_ids)), scope_clause(self.subject, A.region_code))
         if subtree:
             stmt = stmt.where(in_subtree(A.region_code, subtree))
-        rows = await self.session.execute(stmt.group_by(A.directive_id, prefix, A.status, late))
-        return [(int(d), str(p), str(s), bool(o), int(n)) for d, p, s, o, n in rows.all()]
+        rows = await self.session.execute(stmt.group_by(*keys))
+        return [(int(r[0]), str(r[3]) if child_length else "", str(r[1]), bool(r[2]),
+                 int(r[-1])) for r in rows.all()]
 
     async def timeline(self, assignment_id: int) -> list[AssignmentAction]:
         return list((await self.session.execute(

@@ -28,7 +28,7 @@ from wangge.authz.permissions import (
     DIRECTIVE_READ,
     ROLE_PERMISSIONS,
 )
-from wangge.authz.scope import PostRef, Subject
+from wangge.authz.scope import PostRef, Subject, scope_ancestors
 from wangge.cases.workflow import LEVEL_LENGTHS, level_of
 from wangge.directives import workflow
 from wangge.directives.repository import (
@@ -140,6 +140,25 @@ def _progress(values: dict[str, int]) -> dict[str, Any]:
     done = values["completed"] + values["accepted"]
     return {**values, "done": done,
             "rate": round(done / values["total"], 4) if values["total"] else 0.0}
+
+
+def _targets_seen_by(subject: Subject, targets: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The directive's targets as a reader may see them: regions in its scope or above it
+    (never a sibling's); grid lists cut to the grids in scope."""
+    if subject.is_system:
+        return targets
+    above = set(scope_ancestors(subject))
+    out = []
+    for t in targets:
+        if "grids" in t:
+            grids = [g for g in t["grids"] if subject.can_read_code(g)]
+            if grids:
+                out.append({**t, "grids": grids})
+            continue
+        code = t.get("subtree") or t.get("under") or ""
+        if subject.can_read_code(code) or code in above:
+            out.append(t)
+    return out
 
 
 def _timeline_item(a: AssignmentAction) -> TimelineItem:
@@ -285,7 +304,8 @@ class DirectiveService:
             id=d.id, client_uuid=d.client_uuid, region_code=d.region_code, level=d.level,
             issuer=d.issuer, issuer_post=d.issuer_post, title=d.title, body=d.body,
             kind=d.kind, priority=d.priority, attachments=attachments,
-            feedback_schema=json.loads(d.feedback_schema), targets=json.loads(d.targets),
+            feedback_schema=json.loads(d.feedback_schema),
+            targets=_targets_seen_by(subject, json.loads(d.targets)),
             target_count=d.target_count, ack_due_at=d.ack_due_at, due_at=d.due_at,
             status=d.status, created_at=d.created_at,
             can_accept=subject.is_system or any(d.region_code.startswith(p.region_code)
@@ -347,7 +367,8 @@ class DirectiveService:
         here = await repo.region(code)
         if here is None:
             raise NotFound(f"region {code} not found", region=code)
-        n = child_length(code)
+        # Below a grid there are no children: the prefix is then the grid itself.
+        n = child_length(code) or len(code)
         rows = await repo.counts([directive.id], subtree=code, child_length=n)
         per_child: dict[str, list[tuple[str, bool, int]]] = {}
         for _, prefix, status, late, k in rows:

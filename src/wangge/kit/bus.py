@@ -20,6 +20,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Protocol
 
 from sqlalchemy import event as sa_event
@@ -67,6 +68,13 @@ class PublishedEvent:
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), ensure_ascii=False, separators=(",", ":"))
+
+    @cached_property
+    def message_json(self) -> str:
+        """The event as a stream message carries it (encoded once, for every subscriber)."""
+        return json.dumps({"id": self.id, "type": self.type, "region_code": self.region_code,
+                           "at": self.at, "payload": self.payload},
+                          ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> PublishedEvent:
@@ -193,6 +201,9 @@ class Subscription:
         """The next event; None when closed; raises TimeoutError after ``timeout`` seconds."""
         if self.closed and self._queue.empty():
             return None
+        if not self._queue.empty():
+            # No waiting: wait_for would wrap the get in a new task for every event.
+            return self._queue.get_nowait()
         return await asyncio.wait_for(self._queue.get(), timeout)
 
     def __aiter__(self) -> AsyncIterator[PublishedEvent]:

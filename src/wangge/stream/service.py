@@ -10,7 +10,6 @@ been revoked or has expired.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -50,11 +49,9 @@ def visible(subject: Subject, event: PublishedEvent,
 
 
 def sse_message(event: PublishedEvent) -> dict[str, Any]:
-    """``id:`` = event-log id, ``event:`` = type, ``data:`` = the event as JSON."""
-    data = {"id": event.id, "type": event.type, "region_code": event.region_code,
-            "at": event.at, "payload": event.payload}
-    return {"id": str(event.id), "event": event.type,
-            "data": json.dumps(data, ensure_ascii=False, separators=(",", ":"))}
+    """``id:`` = event-log id, ``event:`` = type, ``data:`` = the event as JSON (encoded once
+    per event, however many subscribers it goes to)."""
+    return {"id": str(event.id), "event": event.type, "data": event.message_json}
 
 
 @dataclass
