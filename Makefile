@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python bench/stream.py
 	$(BIN)/python bench/intake.py  # PostgreSQL and wrk (apt-get install wrk)
 	$(BIN)/python bench/intake_floor.py
+	$(BIN)/python bench/fanout.py
 
 clean:
 	rm -rf $(VENV) .tools node_modules $(VENDOR) var
