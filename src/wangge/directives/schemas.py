@@ -6,9 +6,9 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, Field, model_validator
 
-from wangge.cases.schemas import Location
+from wangge.cases.schemas import Location, Strict
 
 Kind = Literal["notice", "task", "inspection", "emergency"]
 Priority = Literal["normal", "high", "urgent"]
@@ -17,10 +17,6 @@ AssignmentStatus = Literal["delivered", "acknowledged", "completed", "accepted",
 ASSIGNMENT_STATUSES: tuple[str, ...] = ("delivered", "acknowledged", "completed", "accepted",
                                         "returned")
 CODE = r"^\d{2,15}$"
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class Target(Strict):

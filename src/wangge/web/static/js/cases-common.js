@@ -224,6 +224,20 @@
     return out;
   }
 
+  // Fetches a page fragment (htmx-style request). Resolves to its HTML, or null when it
+  // failed; an expired session follows the server's HX-Redirect to the log-in page.
+  function fragment(url) {
+    return fetch(url, { headers: { Accept: "text/html", "HX-Request": "true" },
+                        credentials: "same-origin" })
+      .then(function (res) {
+        if (res.status === 401 && res.headers.get("HX-Redirect")) {
+          window.location.assign(res.headers.get("HX-Redirect"));
+          return null;
+        }
+        return res.ok ? res.text() : null;
+      });
+  }
+
   // Follows the event stream (the session cookie authenticates it; EventSource reconnects and
   // resumes by itself) and calls onEvent(type, payload) for every case event.
   function live(config, onEvent) {
@@ -289,7 +303,7 @@
     api: api, uuid: uuid, errorsOf: errorsOf, clearErrors: clearErrors, showErrors: showErrors,
     clearOnEdit: clearOnEdit,
     photoPicker: photoPicker, photoIds: photoIds, photosPending: photosPending,
-    renderFields: renderFields, readFields: readFields, live: live,
+    renderFields: renderFields, readFields: readFields, live: live, fragment: fragment,
     wgs84ToGcj02: wgs84ToGcj02, baseMap: baseMap, json: json,
   };
 })();

@@ -31,15 +31,7 @@
   function refresh() {
     if (busy) { again = true; return; }
     busy = true;
-    fetch(box.dataset.refresh, { headers: { Accept: "text/html", "HX-Request": "true" },
-                                 credentials: "same-origin" })
-      .then(function (res) {
-        if (res.status === 401 && res.headers.get("HX-Redirect")) {
-          window.location.assign(res.headers.get("HX-Redirect"));
-          return null;
-        }
-        return res.ok ? res.text() : null;
-      })
+    C.fragment(box.dataset.refresh)
       .then(function (html) {
         if (!html) return;
         var doc = new DOMParser().parseFromString(html, "text/html");
