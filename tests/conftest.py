@@ -27,6 +27,8 @@ os.environ.setdefault("WANGGE_SCHEDULER", "false")
 os.environ.setdefault("WANGGE_AUTH_CACHE_SECONDS", "0")
 # Hundreds of apps start in this one process: frozen objects would never be collected.
 os.environ.setdefault("WANGGE_GC_FREEZE", "false")
+# A fixed PII key for the suite (never a production key): 32 bytes, base64.
+os.environ.setdefault("WANGGE_PII_KEY", "dGVzdC1vbmx5LXBpaS1rZXktMzItYnl0ZXMtbG9uZyE=")
 os.environ.setdefault("WANGGE_GRID_INDEX_CHECK_SECONDS", "0")
 
 PG_URL = os.environ.get("WANGGE_TEST_DATABASE_URL")

@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     # directive_sweep_seconds; an emergency directive still unacknowledged this many minutes
     # after delivery is escalated to the unit's superiors.
     directive_sweep_seconds: float = 60
+    # PII field encryption (decision 0014): the master key, base64 of 32 random bytes, or a file
+    # holding it (created with a new key on first use when neither exists: development only).
+    pii_key: str | None = None
+    pii_key_file: Path = PROJECT_ROOT / "var" / "pii.key"
     directive_emergency_minutes: float = 30
 
     @field_validator("database_url")

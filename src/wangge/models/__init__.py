@@ -15,10 +15,24 @@ from wangge.models.organisation import Organisation, OrganisationCoverage
 from wangge.models.person import Person
 from wangge.models.post import Post
 from wangge.models.region import LEVELS, Region, RegionShape
+from wangge.models.registry import (
+    Address,
+    CollectionRecord,
+    Compound,
+    Enterprise,
+    Household,
+    PiiAccess,
+    Place,
+    RegistryChange,
+    Resident,
+    ResidentTag,
+    Visit,
+)
 
 __all__ = [
     "LEVELS",
     "Account",
+    "Address",
     "AssignmentAction",
     "AuditRecord",
     "AuthSession",
@@ -27,15 +41,25 @@ __all__ = [
     "CaseAction",
     "CaseCategory",
     "CasePhoto",
+    "CollectionRecord",
+    "Compound",
     "Directive",
     "DirectiveAssignment",
+    "Enterprise",
     "EventLogEntry",
+    "Household",
     "JobRun",
     "LoginAttempt",
     "Organisation",
     "OrganisationCoverage",
     "Person",
+    "PiiAccess",
+    "Place",
     "Post",
     "Region",
     "RegionShape",
+    "RegistryChange",
+    "Resident",
+    "ResidentTag",
+    "Visit",
 ]
