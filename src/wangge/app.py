@@ -36,6 +36,7 @@ from wangge.kit.db import create_direct_pool, create_engine, create_sessionmaker
 from wangge.kit.errors import NotFound, Unauthorized, WanggeError
 from wangge.kit.web import Session
 from wangge.org.endpoints import router as regions_router
+from wangge.registry.endpoints import router as registry_router
 from wangge.stream.endpoints import router as stream_router
 from wangge.web.pages import router as pages_router
 
@@ -136,5 +137,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cases_pages_router)
     app.include_router(directives_router)
     app.include_router(directives_pages_router)
+    app.include_router(registry_router)
     app.mount("/static", StaticFiles(directory=PACKAGE_ROOT / "web" / "static"), name="static")
     return app

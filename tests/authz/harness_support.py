@@ -112,6 +112,8 @@ class Harness:
     assignments: dict[str, int] = field(default_factory=dict)
     # Directives of the city that are nobody's own: name → id (see ``seed_directives``).
     city_directives: dict[str, int] = field(default_factory=dict)
+    # Each actor's own resident, at its case grid (``seed_residents``).
+    residents: dict[str, int] = field(default_factory=dict)
 
 
 async def _pick(url: str) -> tuple[dict[str, tuple[list[str], str]], frozenset[str],
@@ -437,6 +439,59 @@ def _assignment(h: Harness, actor: Actor, kind: str) -> str | None:
     return str(h.assignments[other.name]) if other and other.name in h.assignments else None
 
 
+def _resident(h: Harness, actor: Actor, kind: str) -> str | None:
+    other = _actor_for(h, actor, kind)
+    return str(h.residents[other.name]) if other and other.name in h.residents else None
+
+
+# --- Residents: one of its own for every actor ---------------------------------------------------
+
+# Who registers an actor's resident when the actor itself may not (no registry:write).
+RESIDENT_REGISTRARS = {"station_a": "county_a", "station_b": "county_a", "reader": "county_a"}
+
+
+def seed_residents(h: Harness, client: Any) -> None:
+    """Registers one resident per actor at the actor's case grid (whose ID number and phone
+    the harness then looks for in answers like any other code)."""
+    from datetime import date
+
+    from wangge.registry.idnumber import make
+
+    for i, actor in enumerate(h.actors.values()):
+        grid = h.case_grids.get(actor.name)
+        if grid is None:
+            continue
+        registrar = h.actors[RESIDENT_REGISTRARS.get(actor.name, actor.name)]
+        r = client.post("/api/v1/residents",
+                        headers={"Authorization": f"Bearer {registrar.token}"},
+                        json={"grid_code": grid, "name": f"harness {actor.name}",
+                              "id_number": make(grid[:6], date(1980, 1, 1 + i), 100 + i),
+                              "phone": f"1380000{i:04d}"})
+        assert r.status_code == 201, r.text
+        h.residents[actor.name] = r.json()["id"]
+
+
+def _resident_elsewhere(h: Harness, actor: Actor, kind: str) -> dict[str, Any] | None:
+    """A resident at the sibling's or the parent's case grid; the caller's own call sends an
+    empty body (a valid one would be stored: writes here must all fail)."""
+    if kind == "own":
+        return {}
+    other = _actor_for(h, actor, kind)
+    if other is None or other.name not in h.case_grids:
+        return None
+    return {"grid_code": h.case_grids[other.name], "name": "harness elsewhere"}
+
+
+def _visit_elsewhere(h: Harness, actor: Actor, kind: str) -> dict[str, Any] | None:
+    """A visit to the sibling's or the parent's resident (own: an empty body)."""
+    if kind == "own":
+        return {}
+    other = _actor_for(h, actor, kind)
+    if other is None or other.name not in h.residents:
+        return None
+    return {"client_uuid": str(uuid.uuid4()), "resident_id": h.residents[other.name]}
+
+
 def _own_only(value: str) -> Filler:
     """A value that names nothing of a region: walked once, as the caller's own."""
     return lambda h, a, k: value if k == "own" else None
@@ -446,14 +501,14 @@ def _own_only(value: str) -> Filler:
 PATH_FILLERS: dict[str, Filler] = {
     "code": _region, "account_id": _account, "post_id": _post,
     "case_id": _case, "photo_id": _photo, "action": lambda h, a, k: "accept",
-    "directive_id": _directive, "assignment_id": _assignment,
+    "directive_id": _directive, "assignment_id": _assignment, "resident_id": _resident,
     "category_code": _own_only("99"), "day": _own_only("2026-10-01"),
 }
 # Query parameters: required ones must have a filler; optional ones are filled when listed.
 QUERY_FILLERS: dict[str, Filler] = {
     "lng": _lng, "lat": _lat, "region": _region, "subtree": _region,
     "include_self": lambda h, a, k: "true", "year": lambda h, a, k: "2026",
-    "directive": _directive,
+    "directive": _directive, "grid": _region, "resident": _resident,
 }
 
 
@@ -512,6 +567,8 @@ BODY_FILLERS: dict[str, Callable[[Harness, Actor, str], dict[str, Any] | None]] 
     # A version no assignment has: the unit's readers get 409, everyone else 404 (or 403).
     "POST /api/v1/assignments/{assignment_id}/actions/{action}":
         lambda h, a, k: {"version": 10**6},
+    "POST /api/v1/residents": _resident_elsewhere,
+    "POST /api/v1/visits": _visit_elsewhere,
 }
 
 

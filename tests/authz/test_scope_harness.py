@@ -29,6 +29,7 @@ from tests.authz.harness_support import (
     leaks,
     seed_cases,
     seed_directives,
+    seed_residents,
 )
 
 from wangge.app import create_app
@@ -145,8 +146,8 @@ def harness(xinxiang: str, pg_schemas: list[str], tmp_path_factory: pytest.TempP
 
 @pytest.fixture(scope="module")
 def client(harness: Harness, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    """The app on the harness database; every actor gets a case of its own (with a photo) and
-    a directive of its own (with the assignment at the case's grid)."""
+    """The app on the harness database; every actor gets a case of its own (with a photo), a
+    directive of its own (with the assignment at the case's grid) and a resident there."""
     photos = Path(tmp_path_factory.mktemp("harness-photos"))
     with TestClient(create_app(Settings(database_url=harness.url, photo_dir=photos)),
                     follow_redirects=False) as c:
@@ -154,6 +155,8 @@ def client(harness: Harness, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             seed_cases(harness, c)
         if not harness.directives:
             seed_directives(harness, c)
+        if not harness.residents:
+            seed_residents(harness, c)
         yield c
 
 

@@ -18,6 +18,10 @@ CASE_CONFIGURE = "case:configure"
 DIRECTIVE_READ = "directive:read"
 DIRECTIVE_ISSUE = "directive:issue"
 DIRECTIVE_HANDLE = "directive:handle"
+# The base registry: read people, households and places of one's regions; create and update
+# them (grid work: collection and visits). Unmasked ID numbers and phones need PII_READ too.
+REGISTRY_READ = "registry:read"
+REGISTRY_WRITE = "registry:write"
 AUDIT_READ = "audit:read"
 ADMIN_USERS = "admin:users"
 STREAM_READ = "stream:read"
@@ -25,11 +29,11 @@ STREAM_READ = "stream:read"
 ALL_PERMISSIONS = frozenset({
     REGION_READ, STAFF_READ, PII_READ, CASE_READ, CASE_REPORT, CASE_DISPATCH, CASE_HANDLE,
     CASE_POLICE, CASE_CONFIGURE, DIRECTIVE_READ, DIRECTIVE_ISSUE, DIRECTIVE_HANDLE, AUDIT_READ,
-    ADMIN_USERS, STREAM_READ,
+    ADMIN_USERS, STREAM_READ, REGISTRY_READ, REGISTRY_WRITE,
 })
 
-_READ = {REGION_READ, STAFF_READ, CASE_READ, DIRECTIVE_READ, STREAM_READ}
-_GRID_WORK = _READ | {CASE_REPORT, CASE_HANDLE, DIRECTIVE_HANDLE}
+_READ = {REGION_READ, STAFF_READ, CASE_READ, DIRECTIVE_READ, STREAM_READ, REGISTRY_READ}
+_GRID_WORK = _READ | {CASE_REPORT, CASE_HANDLE, DIRECTIVE_HANDLE, REGISTRY_WRITE}
 # The grid leader and deputy verify and dispatch what their grid reports.
 _GRID_LEAD = _GRID_WORK | {CASE_DISPATCH, PII_READ}
 

@@ -1,0 +1,1 @@
+"""Base registry of residents (issue #6): pure validation of identity numbers and phones."""

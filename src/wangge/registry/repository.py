@@ -1,0 +1,136 @@
+"""Every query of the registry. Reads pass through the subject's scope (``authz.scope``); the
+duplicate check by ID hash alone looks across scopes (a person is one person city-wide)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from wangge.authz.scope import Subject, in_subtree, scope_clause
+from wangge.models import (
+    Address,
+    Household,
+    PiiAccess,
+    Place,
+    Region,
+    RegistryChange,
+    Resident,
+    ResidentTag,
+    Visit,
+)
+
+
+class RegistryRepository:
+    def __init__(self, session: AsyncSession, subject: Subject) -> None:
+        self.session = session
+        self.subject = subject
+
+    # --- residents ------------------------------------------------------------------------------
+
+    def readable_residents(self) -> Select[Resident]:
+        return select(Resident).where(scope_clause(self.subject, Resident.region_code))
+
+    async def resident(self, resident_id: int) -> Resident | None:
+        return (await self.session.execute(
+            self.readable_residents().where(Resident.id == resident_id))).scalar_one_or_none()
+
+    async def resident_page(self, *, grid: str | None, q: str | None, id_hash: str | None,
+                            phone_hash: str | None, before: int | None,
+                            limit: int) -> list[Resident]:
+        """Live (not merged) residents in scope, newest first; ``q`` matches the start of a
+        name, the hashes match exactly."""
+        stmt = self.readable_residents().where(Resident.merged_into_id.is_(None))
+        if grid is not None:
+            stmt = stmt.where(in_subtree(Resident.region_code, grid))
+        if q:
+            escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            stmt = stmt.where(Resident.name.like(f"{escaped}%", escape="\\"))
+        if id_hash is not None:
+            stmt = stmt.where(Resident.id_number_hash == id_hash)
+        if phone_hash is not None:
+            stmt = stmt.where(Resident.phone_hash == phone_hash)
+        if before is not None:
+            stmt = stmt.where(Resident.id < before)
+        return list((await self.session.execute(
+            stmt.order_by(Resident.id.desc()).limit(limit))).scalars())
+
+    async def live_by_id_hash(self, id_hash: str) -> Resident | None:
+        """The live record with this ID number anywhere (duplicate check, unscoped)."""
+        return (await self.session.execute(
+            select(Resident).where(Resident.id_number_hash == id_hash,
+                                   Resident.merged_into_id.is_(None)))).scalar_one_or_none()
+
+    async def tags_of(self, resident_ids: Sequence[int]) -> dict[int, list[ResidentTag]]:
+        if not resident_ids:
+            return {}
+        out: dict[int, list[ResidentTag]] = {}
+        for tag in (await self.session.execute(
+                select(ResidentTag).where(ResidentTag.resident_id.in_(list(resident_ids)))
+                .order_by(ResidentTag.id))).scalars():
+            out.setdefault(tag.resident_id, []).append(tag)
+        return out
+
+    async def merged_into(self, resident_id: int) -> list[int]:
+        """Ids of the records merged into this one (their history is its history too)."""
+        return list((await self.session.execute(
+            select(Resident.id).where(Resident.merged_into_id == resident_id))).scalars())
+
+    async def history(self, entity_type: str, ids: Sequence[int]) -> list[RegistryChange]:
+        return list((await self.session.execute(
+            select(RegistryChange).where(RegistryChange.entity_type == entity_type,
+                                         RegistryChange.entity_id.in_(list(ids)))
+            .order_by(RegistryChange.id))).scalars())
+
+    # --- places, households, regions ------------------------------------------------------------
+
+    async def place_page(self, grid: str | None, category: str | None, before: int | None,
+                         limit: int) -> list[Place]:
+        stmt = select(Place).where(scope_clause(self.subject, Place.region_code))
+        if grid is not None:
+            stmt = stmt.where(in_subtree(Place.region_code, grid))
+        if category is not None:
+            stmt = stmt.where(Place.category == category)
+        if before is not None:
+            stmt = stmt.where(Place.id < before)
+        return list((await self.session.execute(
+            stmt.order_by(Place.id.desc()).limit(limit))).scalars())
+
+    async def household(self, household_id: int) -> Household | None:
+        return (await self.session.execute(
+            select(Household).where(Household.id == household_id,
+                                    scope_clause(self.subject, Household.region_code))
+        )).scalar_one_or_none()
+
+    async def address(self, address_id: int) -> Address | None:
+        return await self.session.get(Address, address_id)
+
+    async def region_level(self, code: str) -> str | None:
+        return (await self.session.execute(
+            select(Region.level).where(Region.code == code))).scalar_one_or_none()
+
+    async def visit_by_client_uuid(self, client_uuid: str) -> Visit | None:
+        return (await self.session.execute(
+            select(Visit).where(Visit.client_uuid == client_uuid))).scalar_one_or_none()
+
+    # --- the PII access log ---------------------------------------------------------------------
+
+    async def access_page(self, *, account_id: int | None, entity_type: str | None,
+                          entity_id: int | None, since: datetime | None,
+                          before: int | None, limit: int) -> list[PiiAccess]:
+        """Unmasked views of PII about people in scope, newest first."""
+        stmt = select(PiiAccess).where(scope_clause(self.subject, PiiAccess.region_code))
+        if account_id is not None:
+            stmt = stmt.where(PiiAccess.account_id == account_id)
+        if entity_type is not None:
+            stmt = stmt.where(PiiAccess.entity_type == entity_type)
+        if entity_id is not None:
+            stmt = stmt.where(PiiAccess.entity_id == entity_id)
+        if since is not None:
+            stmt = stmt.where(PiiAccess.at >= since)
+        if before is not None:
+            stmt = stmt.where(PiiAccess.id < before)
+        return list((await self.session.execute(
+            stmt.order_by(PiiAccess.id.desc()).limit(limit))).scalars())
