@@ -400,6 +400,91 @@ def calendar_show(
     Console().print(table)
 
 
+registry_app = typer.Typer(help="The base registry: people, households, places",
+                            no_args_is_help=True)
+app.add_typer(registry_app, name="registry")
+
+
+@registry_app.command("generate")
+def registry_generate(
+    city: Annotated[str, typer.Option(help="4-digit city code, e.g. 4107")],
+    scale: Annotated[float, typer.Option(help="1 = about 6.25 million residents; the demo "
+                                               "uses 0.01")],
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic population")] = 7,
+) -> None:
+    """Generates a synthetic population (addresses, households, residents, special groups,
+    key places); does nothing if the city already has residents."""
+    from wangge.kit.crypto import cipher_for
+    from wangge.registry.generate import RESIDENTS_PER_SCALE, generate_registry
+
+    async def work(engine: AsyncEngine) -> None:
+        settings = get_settings()
+        cipher = cipher_for(settings.pii_key, settings.pii_key_file)
+        started = time.perf_counter()
+        with progress_bar("residents", round(RESIDENTS_PER_SCALE * scale)) as advance:
+            s = await generate_registry(engine, city, scale, seed, cipher, progress=advance)
+        if s.skipped:
+            console.print(f"{city} already has {s.existing_residents:,} residents: nothing "
+                          "generated")
+            return
+        groups = ", ".join(f"{n:,} {k}" for k, n in sorted(s.tags_by_category.items()))
+        console.print(f"{s.residents:,} residents in {s.households:,} households at "
+                      f"{s.addresses:,} addresses over {s.grids:,} grids; {s.places:,} key "
+                      f"places; in {time.perf_counter() - started:.1f} s")
+        console.print(f"special groups: {groups or 'none'}")
+
+    run_with_engine(work)
+
+
+class ImportMode(StrEnum):
+    all = "all"
+    valid = "valid"
+
+
+@registry_app.command("import")
+def registry_import(
+    file: Annotated[Path, typer.Argument(help=".csv (UTF-8 or GBK) or .xlsx")],
+    entity: Annotated[str, typer.Option(help="what the file holds (residents)")] = "residents",
+    mode: Annotated[ImportMode, typer.Option(help="all: any invalid row imports nothing; "
+                                                  "valid: import the valid rows")] = ImportMode.all,
+    as_user: Annotated[str | None, typer.Option("--as", help="act as this account (its scope "
+                                                "and rights); default: system")] = None,
+) -> None:
+    """Imports residents with a report (row, field, reason); duplicates by ID number are
+    reported, never stored twice. Nothing imported and a problem found: exit code 2."""
+    from wangge.kit.crypto import cipher_for
+    from wangge.kit.errors import InvalidInput
+    from wangge.registry.imports import registry_imports
+
+    async def work(engine: AsyncEngine) -> bool:
+        if entity != "residents":
+            raise InvalidInput("entity", "only residents can be imported so far")
+        if not file.is_file():
+            raise InvalidInput("file", "no such file", file=str(file))
+        settings = get_settings()
+        cipher = cipher_for(settings.pii_key, settings.pii_key_file)
+        async with create_sessionmaker(engine)() as session, session.begin():
+            subject = await registry_imports.acting_as(session, as_user)
+            report = await registry_imports.residents(session, subject, cipher, file.name,
+                                                      file.read_bytes(), mode.value)
+        table = Table("row", "field", "reason", title=f"{file.name}: {report.rows:,} rows, "
+                      f"{report.imported:,} imported, {len(report.errors):,} problems, "
+                      f"{len(report.duplicates):,} duplicates")
+        shown = 200  # enough to act on; the rest would scroll the terminal away
+        for e in report.errors[:shown]:
+            table.add_row(str(e.row), e.field, e.reason)
+        for d in report.duplicates[:max(0, shown - len(report.errors))]:
+            table.add_row(str(d.row), "id_number", f"duplicate: {d.reason}")
+        if report.errors or report.duplicates:
+            console.print(table)
+        else:
+            console.print(table.title)
+        return bool(report.imported) or not report.errors
+
+    if not run_with_engine(work):
+        raise typer.Exit(2)
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="default WANGGE_HOST")] = None,
@@ -413,13 +498,18 @@ def serve(
                 port=port or settings.port)
 
 
+# The demo's population: about 1% of the city's (62,000 residents; S=1 is 6.25 million).
+DEMO_REGISTRY_SCALE = 0.01
+
+
 @app.command()
 def demo(
     serve_after: Annotated[
         bool, typer.Option("--serve/--no-serve", help="Serve when ready")
     ] = True,
 ) -> None:
-    """Migrates, prepares the Xinxiang demo if it is not there yet, and serves it."""
+    """Migrates, prepares the Xinxiang demo (and a small synthetic population) if it is not
+    there yet, and serves it."""
     from wangge.demo import CITY, DEMO_PASSWORD, SEED, is_prepared, prepare, prepare_accounts
 
     settings = get_settings()
@@ -432,10 +522,20 @@ def demo(
             from wangge.cases.demo import generate_cases
 
             await generate_cases(engine, city=CITY, seed=SEED, say=console.print)
-            return
-        started = time.perf_counter()
-        await prepare(engine, seed=SEED, city=CITY, say=console.print)
-        console.print(f"Xinxiang demo prepared in {time.perf_counter() - started:.0f} s")
+        else:
+            started = time.perf_counter()
+            await prepare(engine, seed=SEED, city=CITY, say=console.print)
+            console.print(f"Xinxiang demo prepared in {time.perf_counter() - started:.0f} s")
+        # A small synthetic population (idempotent: nothing when the city has residents).
+        from wangge.kit.crypto import cipher_for
+        from wangge.registry.generate import generate_registry
+
+        summary = await generate_registry(
+            engine, CITY, DEMO_REGISTRY_SCALE, SEED,
+            cipher_for(settings.pii_key, settings.pii_key_file))
+        if not summary.skipped:
+            console.print(f"registry: {summary.residents:,} residents, "
+                          f"{summary.households:,} households, {summary.places:,} places")
 
     run_with_engine(work)
     logins = run_with_engine(prepare_accounts)

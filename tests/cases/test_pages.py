@@ -195,14 +195,15 @@ class TestNavigation:
         html = site.html("grid-member", "/cases/new")
         nav = html.split('data-testid="mainnav"', 1)[1].split("</nav>", 1)[0]
         assert re.findall(r'data-nav="([\w-]+)"', nav) == [
-            "regions", "command", "cases", "tasks", "my-directives", "report"]
+            "regions", "command", "cases", "tasks", "my-directives", "registry", "report"]
         assert 'data-nav="report" aria-current="page"' in nav
         assert ">上报<" in nav and ">我的任务<" in nav and ">事件<" in nav
 
     def test_an_analyst_only_reads(self, site: Site) -> None:
         nav = site.html("city-analyst", "/cases").split('data-testid="mainnav"', 1)[1]
         nav = nav.split("</nav>", 1)[0]
-        assert re.findall(r'data-nav="([\w-]+)"', nav) == ["regions", "command", "cases"]
+        assert re.findall(r'data-nav="([\w-]+)"', nav) == ["regions", "command", "cases",
+                                                           "registry"]
         assert 'data-nav="cases" aria-current="page"' in nav
 
     def test_english_links(self, site: Site) -> None:

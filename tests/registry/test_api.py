@@ -173,3 +173,40 @@ def test_a_visit_checks_in_flags_far_ones_and_opens_a_case(world: World) -> None
     assert tag["last_visit_at"] is not None
     r = visit(household_id=None)
     assert r.status_code == 422 and r.json()["field"] == "household_id"
+
+
+def test_updates_and_merges_keep_every_history(world: World) -> None:
+    first = register(world, name="张建国", phone="13900000001").json()
+    r = world.client.patch(f"/api/v1/residents/{first['id']}", headers=world.auth("grid-member"),
+                           json={"version": first["version"], "population_type": "floating",
+                                 "phone": "13900000002"})
+    assert r.status_code == 200, r.text
+    changed = r.json()
+    assert (changed["population_type"], changed["phone"]) == ("floating", "139****0002")
+    stale = world.client.patch(f"/api/v1/residents/{first['id']}",
+                               headers=world.auth("grid-member"),
+                               json={"version": first["version"], "name": "张建"})
+    assert stale.status_code == 409 and stale.json()["field"] == "version"
+    bad = world.client.patch(f"/api/v1/residents/{first['id']}",
+                             headers=world.auth("grid-member"),
+                             json={"version": changed["version"], "phone": "999"})
+    assert bad.status_code == 422 and bad.json()["field"] == "phone"
+    # A duplicate record of the same man (registered later with his ID number) is merged
+    # into the first: the number moves over, both histories stay.
+    number = new_id(date(1960, 8, 8))
+    dup = register(world, name="张建国", id_number=number).json()
+    r = world.client.post(f"/api/v1/residents/{dup['id']}/merge",
+                          headers=world.auth("grid-member"),
+                          json={"version": dup["version"], "into": first["id"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["id_number"] == dup["id_number"]
+    history = world.get("grid-member", f"/api/v1/residents/{first['id']}").json()["history"]
+    assert [(h["entity_id"], h["action"]) for h in history] == [
+        (first["id"], "create"), (first["id"], "update"), (dup["id"], "create"),
+        (dup["id"], "merge"), (first["id"], "merge")]
+    assert history[1]["changes"]["phone"] == ["139****0001", "139****0002"]
+    found = world.get("grid-member", "/api/v1/residents", id_number=number).json()["items"]
+    assert [x["id"] for x in found] == [first["id"]]
+    gone = world.client.patch(f"/api/v1/residents/{dup['id']}", headers=world.auth(
+        "grid-member"), json={"version": dup["version"] + 1, "name": "x"})
+    assert gone.status_code == 409 and gone.json()["merged_into_id"] == first["id"]

@@ -31,7 +31,7 @@ from wangge.kit.db import Base, UTCDateTime, utcnow
 class Address(Base):
     """标准地址 — a building (楼栋), a unit (单元) in it, a room (室) in that, or a rural house
     number (门牌); ``parent_id`` links room → unit → building. ``normalised`` is the text folded
-    for matching (``wangge.registry.addresses.normalise``)."""
+    for matching (``wangge.registry.generate.normalise_address``)."""
 
     __tablename__ = "addresses"
     __table_args__ = (Index("ix_addresses_region_id", "region_code", "id"),)

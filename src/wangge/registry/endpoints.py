@@ -4,22 +4,28 @@ visits, and the log of unmasked PII views. Endpoints wire dependencies and call 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, File, Query, Request, Response, UploadFile
+from fastapi.responses import JSONResponse
 
 from wangge.authz.permissions import AUDIT_READ, REGISTRY_READ, REGISTRY_WRITE
 from wangge.authz.scope import Subject
 from wangge.geo.endpoints import IndexCache
 from wangge.kit.crypto import PiiCipher, cipher_for
 from wangge.kit.web import ERROR_RESPONSES, Authorizer, Session, csrf_protect
+from wangge.registry.exports import MEDIA_TYPES, registry_exports
+from wangge.registry.imports import MAX_BYTES as IMPORT_MAX_BYTES
+from wangge.registry.imports import ImportOut, registry_imports
 from wangge.registry.schemas import (
+    MergeIn,
     PiiAccessPage,
     PlacePage,
     ResidentCreate,
     ResidentDetail,
     ResidentOut,
     ResidentPage,
+    ResidentUpdate,
     VisitCreate,
     VisitOut,
 )
@@ -31,6 +37,7 @@ Reader = Annotated[Subject, Depends(Authorizer(REGISTRY_READ))]
 Writer = Annotated[Subject, Depends(Authorizer(REGISTRY_WRITE))]
 Auditor = Annotated[Subject, Depends(Authorizer(AUDIT_READ))]
 CODE = r"^\d{2,15}$"
+XLSX = MEDIA_TYPES["xlsx"]
 
 
 def get_cipher(request: Request) -> PiiCipher:
@@ -75,6 +82,22 @@ async def get_resident(resident_id: int, request: Request, session: Session, sub
                                            route=request.url.path)
 
 
+@router.patch("/api/v1/residents/{resident_id}", response_model=ResidentOut, dependencies=CSRF,
+              responses={409: {"description": "Stale version, or a merged record"}})
+async def update_resident(resident_id: int, data: ResidentUpdate, session: Session,
+                          subject: Writer, cipher: Cipher) -> ResidentOut:
+    """Changes the fields given (``version`` must be the resident's current one)."""
+    return await registry_service.update_resident(session, subject, cipher, resident_id, data)
+
+
+@router.post("/api/v1/residents/{resident_id}/merge", response_model=ResidentOut,
+             dependencies=CSRF)
+async def merge_resident(resident_id: int, data: MergeIn, session: Session,
+                         subject: Writer) -> ResidentOut:
+    """Merges this duplicate into ``into``; both histories are kept."""
+    return await registry_service.merge_resident(session, subject, resident_id, data)
+
+
 @router.get("/api/v1/places", response_model=PlacePage)
 async def list_places(
     session: Session, subject: Reader,
@@ -112,3 +135,50 @@ async def pii_access_log(
 
 
 
+
+
+@router.post("/api/v1/registry/imports", response_model=ImportOut, status_code=201,
+             dependencies=CSRF,
+             responses={200: {"description": "Nothing new to store (only duplicates)"},
+                        422: {"description": "Invalid rows (mode=all: nothing stored) or an "
+                                             "unreadable file; the body is the report"}})
+async def import_file(
+    response: Response, session: Session, subject: Writer, cipher: Cipher,
+    entity: Literal["residents"] = Query("residents"),
+    mode: Literal["all", "valid"] = Query("all", description="all: any invalid row stores "
+                                          "nothing; valid: store the valid rows"),
+    file: UploadFile = File(..., description=".xlsx, or CSV in UTF-8 or GBK"),
+) -> Any:
+    """Imports residents from CSV or Excel with a report (row, field, reason); ID numbers
+    already registered (or repeated in the file) are reported as duplicates, never stored
+    twice."""
+    content = await file.read(IMPORT_MAX_BYTES + 1)
+    report = await registry_imports.residents(session, subject, cipher,
+                                              file.filename or "upload", content, mode)
+    body = report.as_json()
+    if report.imported == 0 and report.errors:
+        return JSONResponse(status_code=422, content={
+            "error": "invalid_input", "field": "file",
+            "message": f"{len({e.row for e in report.errors})} invalid rows; nothing imported",
+            **body})
+    if report.imported == 0:
+        response.status_code = 200
+    return body
+
+
+@router.get("/api/v1/registry/exports/residents", response_class=Response,
+            responses={200: {"content": {"text/csv": {}, XLSX: {}},
+                             "description": "The file"}})
+async def export_residents(
+    request: Request, session: Session, subject: Reader, cipher: Cipher,
+    grid: str | None = Query(None, pattern=CODE, description="a grid or any region (its "
+                             "subtree); default: the caller's whole scope"),
+    format: Literal["csv", "xlsx"] = Query("csv"),
+) -> Response:
+    """Residents of the caller's scope as a file: masked, except in clear where the caller
+    holds ``pii:read`` (each resident so exported is written to the PII access log)."""
+    out = await registry_exports.residents(session, subject, cipher, grid=grid, fmt=format,
+                                           route=request.url.path)
+    return Response(content=out.content, media_type=out.media_type, headers={
+        "Content-Disposition": f'attachment; filename="{out.filename}"',
+        "X-Rows": str(out.rows)})

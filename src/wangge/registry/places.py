@@ -46,7 +46,8 @@ PLACE_CATEGORIES: tuple[PlaceCategory, ...] = (
 )
 PLACE_CATEGORY_CODES = frozenset(c.code for c in PLACE_CATEGORIES)
 
-# The special groups (GB/T 31000) and key youth: the visit interval in days per care level.
+# The special groups (GB/T 31000) and key youth (levels and visit intervals per category:
+# ``wangge.registry.generate``).
 TAG_CATEGORIES: dict[str, str] = {
     "released_prisoner": "刑满释放人员",
     "community_correction": "社区矫正人员",
@@ -56,4 +57,3 @@ TAG_CATEGORIES: dict[str, str] = {
     "left_behind": "留守人员",
     "key_youth": "重点青少年",
 }
-VISIT_DAYS_BY_LEVEL = {"high": 7, "medium": 15, "low": 30}

@@ -31,6 +31,25 @@ class ResidentCreate(Strict):
     relation: str | None = Field(None, max_length=12)
 
 
+class ResidentUpdate(Strict):
+    """Changes to a resident (only the fields given); ``version`` is the one the caller saw."""
+
+    version: int = Field(ge=1)
+    name: str | None = Field(None, min_length=1, max_length=50)
+    population_type: PopulationType | None = None
+    phone: str | None = Field(None, max_length=32)
+    ethnicity: str | None = Field(None, max_length=20)
+    household_id: int | None = Field(None, ge=1)
+    relation: str | None = Field(None, max_length=12)
+
+
+class MergeIn(Strict):
+    """Merges this record (a duplicate) into ``into``; both keep their history."""
+
+    version: int = Field(ge=1)
+    into: int = Field(ge=1)
+
+
 class ResidentOut(BaseModel):
     id: int
     region_code: str

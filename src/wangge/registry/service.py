@@ -16,15 +16,18 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
+from wangge.audit.chain import canonical_changes
 from wangge.authz.permissions import PII_READ, REGISTRY_WRITE, ROLE_PERMISSIONS
 from wangge.authz.scope import PostRef, Subject
 from wangge.geo.crs import to_wgs84
 from wangge.kit.actions import record
 from wangge.kit.crypto import PiiCipher
-from wangge.kit.db import utcnow
+from wangge.kit.db import Base, utcnow
 from wangge.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
 from wangge.models import (
+    AuditRecord,
     CollectionRecord,
     PiiAccess,
     Place,
@@ -37,6 +40,7 @@ from wangge.registry import idnumber, phone
 from wangge.registry.repository import RegistryRepository
 from wangge.registry.schemas import (
     ChangeOut,
+    MergeIn,
     PiiAccessOut,
     PiiAccessPage,
     PlaceOut,
@@ -45,6 +49,7 @@ from wangge.registry.schemas import (
     ResidentDetail,
     ResidentOut,
     ResidentPage,
+    ResidentUpdate,
     TagOut,
     VisitCreate,
     VisitOut,
@@ -121,41 +126,16 @@ class RegistryService:
         """Registers a resident in a grid (a collection record for the worker). An ID number
         already registered is a 409 naming ``id_number``, never a second record."""
         repo = RegistryRepository(session, subject)
-        if not subject.can_read_code(data.grid_code) or \
-                await repo.region_level(data.grid_code) != "grid":
-            raise InvalidInput("grid_code", f"{data.grid_code} is not a grid in your scope")
-        post = _post_over(subject, REGISTRY_WRITE, data.grid_code)
-        if post is None and not subject.is_system:
-            raise Forbidden("registering residents needs registry:write in the grid",
-                            permission=REGISTRY_WRITE)
-        values: dict[str, Any] = dict(sex=data.sex, birth_date=data.birth_date)
-        if data.id_number is not None:
-            try:
-                parsed = idnumber.parse(data.id_number)
-            except idnumber.InvalidIdNumber as e:
-                raise InvalidInput("id_number", e.reason) from None
-            for field, derived in (("sex", parsed.sex), ("birth_date", parsed.birth)):
-                if values[field] is not None and values[field] != derived:
-                    raise InvalidInput(field, f"differs from the ID number's ({derived})")
-                values[field] = derived
-            id_hash = cipher.keyed_hash("id_number", parsed.value)
-            existing = await repo.live_by_id_hash(id_hash)
+        post, values = self.check_resident(subject, cipher, data,
+                                           await repo.region_level(data.grid_code))
+        if "id_number_hash" in values:
+            existing = await repo.live_by_id_hash(values["id_number_hash"])
             if existing is not None:
                 seen = subject.can_read_code(existing.region_code)
                 raise Conflict("id_number: this person is already registered"
                                + (f" (resident {existing.id})" if seen else " elsewhere"),
                                field="id_number",
                                **({"resident_id": existing.id} if seen else {}))
-            values.update(id_number_enc=cipher.encrypt(parsed.value, "id_number"),
-                          id_number_hash=id_hash, id_number_masked=idnumber.mask(parsed.value))
-        if data.phone is not None:
-            try:
-                number = phone.parse_phone(data.phone)
-            except phone.InvalidPhone as e:
-                raise InvalidInput("phone", e.reason) from None
-            values.update(phone_enc=cipher.encrypt(number, "phone"),
-                          phone_hash=cipher.keyed_hash("phone", number),
-                          phone_masked=phone.mask_phone(number))
         if data.household_id is not None:
             household = await repo.household(data.household_id)
             if household is None or household.region_code != data.grid_code:
@@ -174,6 +154,67 @@ class RegistryService:
         await self._changed(session, subject, post, "resident", resident.id,
                             data.grid_code, "create", {k: [None, v] for k, v in shown.items()})
         return ResidentOut(**self._resident_out(resident, []))
+
+    def check_resident(self, subject: Subject, cipher: PiiCipher, data: ResidentCreate,
+                       grid_level: str | None) -> tuple[PostRef | None, dict[str, Any]]:
+        """The rules of registering one resident that need no query (``grid_level`` is the
+        level of ``data.grid_code``, None if no such region): the grid in scope, registry:write
+        over it, the ID number (sex and birth date agreeing with it) and the phone. Returns the
+        post acting and the derived column values (PII encrypted, hashed and masked); raises
+        ``InvalidInput`` naming the field, or ``Forbidden``. Shared with the file import."""
+        if not subject.can_read_code(data.grid_code) or grid_level != "grid":
+            raise InvalidInput("grid_code", f"{data.grid_code} is not a grid in your scope")
+        post = _post_over(subject, REGISTRY_WRITE, data.grid_code)
+        if post is None and not subject.is_system:
+            raise Forbidden("registering residents needs registry:write in the grid",
+                            permission=REGISTRY_WRITE)
+        values: dict[str, Any] = dict(sex=data.sex, birth_date=data.birth_date)
+        if data.id_number is not None:
+            try:
+                parsed = idnumber.parse(data.id_number)
+            except idnumber.InvalidIdNumber as e:
+                raise InvalidInput("id_number", e.reason) from None
+            for field, derived in (("sex", parsed.sex), ("birth_date", parsed.birth)):
+                if values[field] is not None and values[field] != derived:
+                    raise InvalidInput(field, f"differs from the ID number's ({derived})")
+                values[field] = derived
+            values.update(id_number_enc=cipher.encrypt(parsed.value, "id_number"),
+                          id_number_hash=cipher.keyed_hash("id_number", parsed.value),
+                          id_number_masked=idnumber.mask(parsed.value))
+        if data.phone is not None:
+            try:
+                number = phone.parse_phone(data.phone)
+            except phone.InvalidPhone as e:
+                raise InvalidInput("phone", e.reason) from None
+            values.update(phone_enc=cipher.encrypt(number, "phone"),
+                          phone_hash=cipher.keyed_hash("phone", number),
+                          phone_masked=phone.mask_phone(number))
+        return post, values
+
+    def change_rows(self, subject: Subject, post: PostRef | None, entity: str, entity_id: int,
+                    region: str, action: str, changes: dict[str, Any],
+                    ) -> list[tuple[type[Base], dict[str, Any]]]:
+        """What ``_changed`` writes (history, collection record, audit record) as (model,
+        values) pairs, for bulk writers (the import) that insert each table once per batch.
+        Audit records go in unsealed, as ``audit.chain.append`` adds them; the sealer chains
+        them."""
+        now = utcnow()
+        by = str(post) if post else None
+        rows: list[tuple[type[Base], dict[str, Any]]] = [(RegistryChange, dict(
+            entity_type=entity, entity_id=entity_id, region_code=region, action=action,
+            at=now, actor_account_id=subject.account_id, actor=subject.name, post=by,
+            changes=_json(changes)))]
+        if action in ("create", "update"):
+            rows.append((CollectionRecord, dict(
+                region_code=region, account_id=subject.account_id, entity_type=entity,
+                entity_id=entity_id, action=action, at=now)))
+        rows.append((AuditRecord, dict(
+            at=now, actor_account_id=subject.account_id, actor=subject.name, post=by,
+            action=f"{entity}.{action}d" if action.endswith("e") else f"{entity}.{action}",
+            target_type=entity, target_id=str(entity_id), region_code=region,
+            changes=canonical_changes({k: tuple(v) for k, v in changes.items()}),
+            client_addr=subject.client_addr)))
+        return rows
 
     async def _changed(self, session: AsyncSession, subject: Subject, post: PostRef | None,
                        entity: str, entity_id: int, region: str, action: str,
@@ -396,6 +437,113 @@ class RegistryService:
             entity_id=a.entity_id, region_code=a.region_code, fields=a.fields, route=a.route,
             client_addr=a.client_addr) for a in rows],
             next_cursor=rows[-1].id if more and rows else None)
+
+
+    # --- changes and merges --------------------------------------------------------------------
+
+    async def _writable(self, session: AsyncSession, subject: Subject, resident_id: int,
+                        version: int | None = None) -> tuple[Resident, PostRef | None]:
+        r = await RegistryRepository(session, subject).resident(resident_id)
+        if r is None:
+            raise NotFound(f"resident {resident_id} not found", resident_id=resident_id)
+        post = _post_over(subject, REGISTRY_WRITE, r.region_code)
+        if post is None and not subject.is_system:
+            raise Forbidden("changing residents needs registry:write in the grid",
+                            permission=REGISTRY_WRITE)
+        if r.merged_into_id is not None:
+            raise Conflict(f"resident {r.id} was merged into {r.merged_into_id}",
+                           field="resident_id", merged_into_id=r.merged_into_id)
+        if version is not None and version != r.version:
+            raise Conflict(f"version {version} is stale: the resident is at version "
+                           f"{r.version}; reload it", field="version",
+                           current_version=r.version)
+        return r, post
+
+    async def update_resident(self, session: AsyncSession, subject: Subject,
+                              cipher: PiiCipher, resident_id: int,
+                              data: ResidentUpdate) -> ResidentOut:
+        """Changes the fields given (a collection record; history with PII masked)."""
+        r, post = await self._writable(session, subject, resident_id, data.version)
+        given = data.model_dump(exclude_unset=True, exclude={"version"})
+        changes: dict[str, list[Any]] = {}
+        for field in ("name", "population_type", "ethnicity", "relation"):
+            if field in given and given[field] != getattr(r, field):
+                changes[field] = [getattr(r, field), given[field]]
+                setattr(r, field, given[field])
+        if "household_id" in given and given["household_id"] != r.household_id:
+            if given["household_id"] is not None:
+                household = await RegistryRepository(session, subject).household(
+                    given["household_id"])
+                if household is None or household.region_code != r.region_code:
+                    raise InvalidInput("household_id", f"no household {given['household_id']} "
+                                       f"in grid {r.region_code}")
+            changes["household_id"] = [r.household_id, given["household_id"]]
+            r.household_id = given["household_id"]
+        if "phone" in given:
+            masked = None
+            if given["phone"] is not None:
+                try:
+                    number = phone.parse_phone(given["phone"])
+                except phone.InvalidPhone as e:
+                    raise InvalidInput("phone", e.reason) from None
+                masked = phone.mask_phone(number)
+                r.phone_enc = cipher.encrypt(number, "phone")
+                r.phone_hash = cipher.keyed_hash("phone", number)
+            else:
+                r.phone_enc = r.phone_hash = None
+            if masked != r.phone_masked or given["phone"] is not None:
+                changes["phone"] = [r.phone_masked, masked]
+            r.phone_masked = masked
+        if changes:
+            r.updated_at = utcnow()
+            try:
+                await session.flush()
+            except StaleDataError:
+                raise Conflict("the resident changed meanwhile; reload it",
+                               field="version") from None
+            await self._changed(session, subject, post, "resident", r.id, r.region_code,
+                                "update", changes)
+        tags = (await RegistryRepository(session, subject).tags_of([r.id])).get(r.id, [])
+        return ResidentOut(**self._resident_out(r, tags))
+
+    async def merge_resident(self, session: AsyncSession, subject: Subject, resident_id: int,
+                             data: MergeIn) -> ResidentOut:
+        """Merges a duplicate record into another: the duplicate points at it, its tags move,
+        an ID number or phone only the duplicate had moves too, and both histories stay (the
+        survivor's history shows the duplicate's)."""
+        if data.into == resident_id:
+            raise InvalidInput("into", "a record cannot be merged into itself")
+        dup, post = await self._writable(session, subject, resident_id, data.version)
+        try:
+            keep, _ = await self._writable(session, subject, data.into)
+        except NotFound:
+            raise InvalidInput("into", f"no resident {data.into} in your scope") from None
+        if dup.id_number_hash and keep.id_number_hash and \
+                dup.id_number_hash != keep.id_number_hash:
+            raise InvalidInput("into", "the two records carry different ID numbers")
+        moved: dict[str, list[Any]] = {}
+        dup.merged_into_id = keep.id
+        dup.updated_at = utcnow()
+        await session.flush()  # the duplicate leaves the live set before its number moves
+        if dup.id_number_hash and not keep.id_number_hash:
+            keep.id_number_enc, keep.id_number_hash = dup.id_number_enc, dup.id_number_hash
+            keep.id_number_masked = dup.id_number_masked
+            moved["id_number"] = [None, dup.id_number_masked]
+        if dup.phone_hash and not keep.phone_hash:
+            keep.phone_enc, keep.phone_hash = dup.phone_enc, dup.phone_hash
+            keep.phone_masked = dup.phone_masked
+            moved["phone"] = [None, dup.phone_masked]
+        keep.updated_at = utcnow()
+        await session.execute(update(ResidentTag).where(ResidentTag.resident_id == dup.id)
+                              .values(resident_id=keep.id)
+                              .execution_options(synchronize_session=False))
+        await session.flush()
+        await self._changed(session, subject, post, "resident", dup.id, dup.region_code,
+                            "merge", {"merged_into_id": [None, keep.id]})
+        await self._changed(session, subject, post, "resident", keep.id, keep.region_code,
+                            "merge", {"merged_from_id": [None, dup.id], **moved})
+        tags = (await RegistryRepository(session, subject).tags_of([keep.id])).get(keep.id, [])
+        return ResidentOut(**self._resident_out(keep, tags))
 
 
 registry_service = RegistryService()
