@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 # Permissions (resource:verb). Later issues add their own here, next to the roles that hold them.
 REGION_READ = "region:read"
 STAFF_READ = "staff:read"
@@ -50,6 +52,16 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "grid_support": frozenset(_READ | {CASE_REPORT}),
     "department_officer": frozenset(_READ | {CASE_HANDLE, DIRECTIVE_HANDLE}),
 }
+
+
+class HasRole(Protocol):
+    @property
+    def role(self) -> str: ...
+
+
+def grants(post: HasRole, permission: str) -> bool:
+    """Whether a post's role grants ``permission``."""
+    return permission in ROLE_PERMISSIONS.get(post.role, frozenset())
 
 
 def permissions_of(roles: set[str] | frozenset[str] | list[str]) -> frozenset[str]:

@@ -25,7 +25,7 @@ from wangge.authz.permissions import (
     CASE_POLICE,
     CASE_READ,
     CASE_REPORT,
-    ROLE_PERMISSIONS,
+    grants,
 )
 from wangge.authz.scope import PostRef, Subject
 from wangge.cases import workflow
@@ -58,6 +58,7 @@ from wangge.kit.bus import (
 from wangge.kit.calendar import Limit, WorkCalendar
 from wangge.kit.db import utcnow
 from wangge.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
+from wangge.kit.jsontext import compact
 from wangge.models import CalendarDay, Case, CaseAction, CaseCategory, CasePhoto
 from wangge.models.case import case_number
 
@@ -68,10 +69,6 @@ MAX_PAGE = 200
 # Reference data changes rarely; each process re-reads it at least this often.
 REFERENCE_TTL_SECONDS = 30.0
 
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                      default=str)
 
 
 class CategoryRules:
@@ -143,9 +140,6 @@ reference = ReferenceCache()
 # --- who the caller is to a case -------------------------------------------------------------
 
 
-def _grants(post: PostRef, permission: str) -> bool:
-    return permission in ROLE_PERMISSIONS.get(post.role, frozenset())
-
 
 def _deepest(posts: Sequence[PostRef]) -> PostRef | None:
     return max(posts, key=lambda p: len(p.region_code), default=None)
@@ -157,16 +151,16 @@ def roles_of(subject: Subject, case: Case) -> dict[Role, PostRef | None]:
         return {"manager": None, "handler": None, "reporter": None}
     out: dict[Role, PostRef | None] = {}
     if subject.can(CASE_DISPATCH):
-        managing = [p for p in subject.posts if _grants(p, CASE_DISPATCH)
+        managing = [p for p in subject.posts if grants(p, CASE_DISPATCH)
                     and p.code == p.region_code and case.owner_code.startswith(p.region_code)]
         if managing:
             out["manager"] = _deepest(managing)
     if subject.can(CASE_HANDLE) and case.handler_code:
         if case.handler_kind == "organisation":
             handling = [p for p in subject.posts
-                        if _grants(p, CASE_HANDLE) and p.code == case.handler_code]
+                        if grants(p, CASE_HANDLE) and p.code == case.handler_code]
         else:
-            handling = [p for p in subject.posts if _grants(p, CASE_HANDLE)
+            handling = [p for p in subject.posts if grants(p, CASE_HANDLE)
                         and p.code == p.region_code
                         and case.handler_code.startswith(p.region_code)]
         if handling:
@@ -282,7 +276,7 @@ class CaseService:
 
     def _require_configure(self, subject: Subject) -> PostRef | None:
         """Categories and the calendar are city-wide: only a city-level configurer edits."""
-        posts = [p for p in subject.posts if _grants(p, CASE_CONFIGURE) and len(p.code) <= 4
+        posts = [p for p in subject.posts if grants(p, CASE_CONFIGURE) and len(p.code) <= 4
                  and p.code == p.region_code]
         if not subject.is_system and not posts:
             raise Forbidden("editing categories and the calendar needs case:configure at city "
@@ -312,8 +306,8 @@ class CaseService:
         values = dict(
             parent_code=parent, name=data.name, name_en=data.name_en,
             handling_level=data.handling_level, department_kind=data.department_kind,
-            police_only=data.police_only, limits=_json(data.limits),
-            fields_schema=_json(data.fields_schema), active=data.active, updated_at=utcnow())
+            police_only=data.police_only, limits=compact(data.limits),
+            fields_schema=compact(data.fields_schema), active=data.active, updated_at=utcnow())
         if row is None:
             row = CaseCategory(code=data.code, sort_order=1000, **values)
             session.add(row)
@@ -416,7 +410,7 @@ class CaseService:
         """
         repo = CaseRepository(session, subject)
         body = data.model_dump(mode="json")
-        content_hash = hashlib.sha256(_json(body).encode()).hexdigest()
+        content_hash = hashlib.sha256(compact(body).encode()).hexdigest()
         client_uuid = str(data.client_uuid)
         rules = await reference.category(repo, data.category_code)
         if rules is None or not rules.active:
@@ -425,14 +419,14 @@ class CaseService:
         region_code, lng, lat = await self._locate(session, subject, index, data)
         calendar = await reference.calendar(repo)
         now = utcnow()
-        post = _deepest([p for p in subject.posts if _grants(p, CASE_REPORT)
+        post = _deepest([p for p in subject.posts if grants(p, CASE_REPORT)
                          and region_code.startswith(p.region_code)])
         post_text = str(post) if post else None
         values: dict[str, Any] = dict(
             client_uuid=client_uuid, content_hash=content_hash,
             category_code=data.category_code, title=data.title, description=data.description,
             region_code=region_code, lng=lng, lat=lat, address=data.address,
-            parties=_json(body["parties"]), fields=_json(data.fields), source=data.source,
+            parties=compact(body["parties"]), fields=compact(data.fields), source=data.source,
             status="reported", version=1, self_handled=data.self_handled,
             police_only=rules.police_only, owner_code=region_code, handler_kind=None,
             handler_code=None, handler_name=None, reporter_account_id=subject.account_id,
@@ -468,7 +462,7 @@ class CaseService:
                      region_code=region_code, changes=canonical_changes(changes),
                      client_addr=subject.client_addr)
         event_row = dict(at=now, type=event.type, region_code=event.region_code,
-                         permission=event.permission, payload=_json(event.payload))
+                         permission=event.permission, payload=compact(event.payload))
         with_photos = bool(data.photos or (data.evidence and data.evidence.photos))
         inserted = await repo.insert_report(values, entries, audit, event_row,
                                             direct=None if with_photos else direct)
@@ -520,7 +514,7 @@ class CaseService:
             case_id=case.id, action=action, at=at or utcnow(),
             actor_account_id=subject.account_id, actor=subject.name,
             post=str(post) if post else None, from_status=from_status, to_status=case.status,
-            version=case.version, note=note, data=_json(data or {}))
+            version=case.version, note=note, data=compact(data or {}))
         session.add(entry)
         if flush:  # else the action's audit record flushes it
             await session.flush()
@@ -647,7 +641,7 @@ class CaseService:
         if data.fields is not None:
             merged = {**json.loads(case.fields), **data.fields}
             rules.check_fields(merged)
-            case.fields = _json(merged)
+            case.fields = compact(merged)
             extra["fields"] = data.fields
         case.status, case.handled_at = "handled", now
         self._start_clock(case, cal, rules, now)
@@ -710,7 +704,7 @@ class CaseService:
         except ValueError as e:
             raise InvalidInput("extra", str(e)) from None
         request = {"extra": str(limit), "reason": data.reason, "at": now.isoformat()}
-        case.extension_request = _json(request)
+        case.extension_request = compact(request)
         extra.update(request)
 
     async def _do_approve_extension(self, repo: CaseRepository, case: Case, data: ActionIn,
@@ -817,11 +811,11 @@ class CaseService:
         assigned = managing = None
         if mine:
             regions = [p.region_code for p in subject.posts
-                       if _grants(p, CASE_HANDLE) and p.code == p.region_code]
-            orgs = [p.code for p in subject.posts if _grants(p, CASE_HANDLE)
+                       if grants(p, CASE_HANDLE) and p.code == p.region_code]
+            orgs = [p.code for p in subject.posts if grants(p, CASE_HANDLE)
                     and p.code != p.region_code]
             assigned = (regions, orgs)
-            managing = [p.region_code for p in subject.posts if _grants(p, CASE_DISPATCH)
+            managing = [p.region_code for p in subject.posts if grants(p, CASE_DISPATCH)
                         and p.code == p.region_code]
         return CaseFilters(status=tuple(status), category=category, subtree=subtree,
                            overdue=overdue, self_handled=self_handled, assigned=assigned,

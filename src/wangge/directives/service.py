@@ -26,7 +26,7 @@ from wangge.authz.permissions import (
     DIRECTIVE_HANDLE,
     DIRECTIVE_ISSUE,
     DIRECTIVE_READ,
-    ROLE_PERMISSIONS,
+    grants,
 )
 from wangge.authz.scope import PostRef, Subject, scope_ancestors
 from wangge.cases.workflow import LEVEL_LENGTHS, level_of
@@ -60,6 +60,7 @@ from wangge.kit.actions import record
 from wangge.kit.bus import Event
 from wangge.kit.db import utcnow
 from wangge.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
+from wangge.kit.jsontext import compact
 from wangge.models import AssignmentAction, Directive, DirectiveAssignment
 
 if TYPE_CHECKING:
@@ -74,10 +75,6 @@ _LENGTHS = sorted({2, *LEVEL_LENGTHS.values()})
 UNIT_LEVELS = ("county", "township", "village", "grid")
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                      default=str)
-
 
 def child_length(code: str) -> int | None:
     """The code length one level below ``code`` (None below a grid)."""
@@ -85,13 +82,10 @@ def child_length(code: str) -> int | None:
     return deeper[0] if deeper else None
 
 
-def _grants(post: PostRef, permission: str) -> bool:
-    return permission in ROLE_PERMISSIONS.get(post.role, frozenset())
-
 
 def _region_posts(subject: Subject, permission: str) -> list[PostRef]:
     """The subject's posts in a region (not an organisation) that grant ``permission``."""
-    return [p for p in subject.posts if _grants(p, permission) and p.code == p.region_code]
+    return [p for p in subject.posts if grants(p, permission) and p.code == p.region_code]
 
 
 def _deepest(posts: Sequence[PostRef]) -> PostRef | None:
@@ -239,7 +233,7 @@ class DirectiveService:
         stream event per target. Idempotent on ``client_uuid``."""
         repo = DirectiveRepository(session, subject)
         body = data.model_dump(mode="json")
-        content_hash = hashlib.sha256(_json(body).encode()).hexdigest()
+        content_hash = hashlib.sha256(compact(body).encode()).hexdigest()
         if data.client_uuid is not None:
             existing = await repo.by_client_uuid(str(data.client_uuid))
             if existing is not None:
@@ -267,8 +261,8 @@ class DirectiveService:
             level=level_of(post.region_code), issuer_account_id=subject.account_id,
             issuer=subject.name, issuer_post=str(post), title=data.title, body=data.body,
             kind=data.kind, priority=data.priority,
-            feedback_schema=_json(data.feedback_schema),
-            targets=_json([t.model_dump(exclude_none=True) for t in data.targets]),
+            feedback_schema=compact(data.feedback_schema),
+            targets=compact([t.model_dump(exclude_none=True) for t in data.targets]),
             target_count=0, ack_due_at=ack_due, due_at=data.due_at, status="active",
             created_at=now)
         session.add(directive)
@@ -511,7 +505,7 @@ class DirectiveService:
             directive_id=a.directive_id, assignment_id=a.id, region_code=a.region_code,
             action=action, at=now, actor_account_id=subject.account_id, actor=subject.name,
             post=str(post) if post else None, from_status=from_status, to_status=a.status,
-            note=note, data=_json(extra))])
+            note=note, data=compact(extra))])
         await record(session, subject, f"assignment.{action}", target_type="assignment",
                      target_id=a.id, region_code=a.region_code,
                      post=str(post) if post else None, events=[assignment_event(a, action)],
@@ -537,7 +531,7 @@ class DirectiveService:
         if a.acknowledged_at is None:
             a.acknowledged_at, a.acknowledged_by = now, subject.name
         a.status, a.completed_at, a.completed_by = "completed", now, subject.name
-        a.feedback, a.note = _json(feedback), data.note
+        a.feedback, a.note = compact(feedback), data.note
         a.overdue_at = a.overdue_step = None
         extra["feedback"] = feedback
         if photos:
@@ -617,7 +611,7 @@ class DirectiveService:
         directive = await repo.get(directive_id)
         if directive is None:
             raise NotFound(f"directive {directive_id} not found", directive_id=directive_id)
-        post = _deepest([p for p in subject.posts if _grants(p, DIRECTIVE_READ)])
+        post = _deepest([p for p in subject.posts if grants(p, DIRECTIVE_READ)])
         if post is None:
             raise Forbidden("commenting needs directive:read", permission=DIRECTIVE_READ)
         now = utcnow()

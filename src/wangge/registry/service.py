@@ -19,13 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from wangge.audit.chain import canonical_changes
-from wangge.authz.permissions import PII_READ, REGISTRY_WRITE, ROLE_PERMISSIONS
+from wangge.authz.permissions import PII_READ, REGISTRY_WRITE, grants
 from wangge.authz.scope import PostRef, Subject
 from wangge.geo.crs import to_wgs84
 from wangge.kit.actions import record
 from wangge.kit.crypto import PiiCipher
 from wangge.kit.db import Base, utcnow
 from wangge.kit.errors import Conflict, Forbidden, InvalidInput, NotFound
+from wangge.kit.jsontext import compact
 from wangge.models import (
     AuditRecord,
     CollectionRecord,
@@ -63,18 +64,11 @@ MAX_PAGE = 200
 FAR_METERS = 300.0
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                      default=str)
-
-
-def _grants(post: PostRef, permission: str) -> bool:
-    return permission in ROLE_PERMISSIONS.get(post.role, frozenset())
 
 
 def _post_over(subject: Subject, permission: str, code: str) -> PostRef | None:
     """The deepest region post of the subject granting ``permission`` over ``code``."""
-    posts = [p for p in subject.posts if _grants(p, permission) and p.code == p.region_code
+    posts = [p for p in subject.posts if grants(p, permission) and p.code == p.region_code
              and code.startswith(p.region_code)]
     return max(posts, key=lambda p: len(p.region_code), default=None)
 
@@ -203,7 +197,7 @@ class RegistryService:
         rows: list[tuple[type[Base], dict[str, Any]]] = [(RegistryChange, dict(
             entity_type=entity, entity_id=entity_id, region_code=region, action=action,
             at=now, actor_account_id=subject.account_id, actor=subject.name, post=by,
-            changes=_json(changes)))]
+            changes=compact(changes)))]
         if action in ("create", "update"):
             rows.append((CollectionRecord, dict(
                 region_code=region, account_id=subject.account_id, entity_type=entity,
@@ -224,7 +218,7 @@ class RegistryService:
         session.add(RegistryChange(
             entity_type=entity, entity_id=entity_id, region_code=region, action=action,
             at=now, actor_account_id=subject.account_id, actor=subject.name,
-            post=str(post) if post else None, changes=_json(changes)))
+            post=str(post) if post else None, changes=compact(changes)))
         if action in ("create", "update"):
             session.add(CollectionRecord(region_code=region, account_id=subject.account_id,
                                          entity_type=entity, entity_id=entity_id,
@@ -326,7 +320,7 @@ class RegistryService:
         visited count it; an issue found with ``case`` is opened as a case in the same step."""
         repo = RegistryRepository(session, subject)
         body = data.model_dump(mode="json")
-        content_hash = hashlib.sha256(_json(body).encode()).hexdigest()
+        content_hash = hashlib.sha256(compact(body).encode()).hexdigest()
         existing = await repo.visit_by_client_uuid(str(data.client_uuid))
         if existing is not None:
             if existing.visitor_account_id != subject.account_id or \
@@ -373,7 +367,7 @@ class RegistryService:
             visitor_account_id=subject.account_id, visitor=subject.name,
             post=str(post) if post else None, at=at, lng=lng, lat=lat, distance_m=distance,
             far=distance is not None and distance > FAR_METERS, notes=data.notes,
-            issues=_json(data.issues), created_at=now)
+            issues=compact(data.issues), created_at=now)
         session.add(visit)
         await session.flush()
         if data.case is not None:
