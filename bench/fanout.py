@@ -62,14 +62,13 @@ import httpx
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from server import start_server
-from wangge.auth.tokens import new_token, token_hash
+from server import insert_bench_accounts, start_server
 from wangge.authz.permissions import DIRECTIVE_READ
 from wangge.kit import bus, migrate
 from wangge.kit.bus import Event
 from wangge.kit.db import create_engine, create_sessionmaker, utcnow
 from wangge.kit.scratch import create_schema, drop_schemas
-from wangge.models import Account, AuthSession, Person, Post, Region
+from wangge.models import Region
 from wangge.models.directive import Directive, DirectiveAssignment
 
 CITY = "4107"
@@ -134,26 +133,7 @@ async def prepare(url: str, subscribers: int, grid_count: int, seed: int) -> Pre
             posts = [("commander", counties[i % len(counties)]) for i in range(n_commanders)]
             posts += [("grid_member", g) for g in rng.sample(grids, subscribers - n_commanders)]
             posts.append(("commander", CITY))  # the issuer, last
-            await conn.execute(insert(Person), [
-                {"staff_no": f"FB-{i}", "name": f"fanout{i}", "synthetic": True,
-                 "created_at": now} for i in range(len(posts))])
-            ids = dict((await conn.execute(
-                select(Person.staff_no, Person.id).where(Person.staff_no.startswith("FB-")))).all())
-            await conn.execute(insert(Post), [
-                {"person_id": ids[f"FB-{i}"], "role": role, "region_code": code,
-                 "synthetic": True, "created_at": now} for i, (role, code) in enumerate(posts)])
-            await conn.execute(insert(Account), [
-                {"username": f"fanout{i}", "person_id": ids[f"FB-{i}"], "password_hash": "-",
-                 "is_active": True, "failed_logins": 0, "created_at": now}
-                for i in range(len(posts))])
-            accounts = dict((await conn.execute(
-                select(Account.username, Account.id)
-                .where(Account.username.startswith("fanout")))).all())
-            tokens = [new_token() for _ in posts]
-            await conn.execute(insert(AuthSession), [
-                {"token_hash": token_hash(tokens[i]), "account_id": accounts[f"fanout{i}"],
-                 "kind": "bearer", "created_at": now, "expires_at": now + timedelta(hours=4)}
-                for i in range(len(posts))])
+            tokens = await insert_bench_accounts(conn, "fanout", posts)
         subs = [Subscriber(role, code, tok)
                 for (role, code), tok in zip(posts[:-1], tokens[:-1], strict=True)]
         return Prepared(grids, tokens[-1], subs, missing)

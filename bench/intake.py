@@ -38,21 +38,19 @@ import subprocess
 import tempfile
 import time
 import uuid
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import shapely
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 
-from server import cpu_seconds, postgres_pids, start_server
+from server import cpu_seconds, insert_bench_accounts, postgres_pids, start_server
 from wangge.audit.chain import verify
-from wangge.auth.tokens import new_token, token_hash
 from wangge.kit import migrate
 from wangge.kit.db import create_engine, create_sessionmaker, utcnow
 from wangge.kit.scratch import create_schema, drop_schemas
-from wangge.models import Account, AuthSession, Case, Person, Post, Region, RegionShape
+from wangge.models import Case, Region, RegionShape
 
 CITY = "4107"
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,27 +74,8 @@ async def prepare(url: str, members: int, seed: int) -> list[tuple[str, str, flo
                 .join(Region, Region.code == RegionShape.code)
                 .where(Region.level == "grid").order_by(Region.code))).all()
             picked = rng.sample(shapes, min(members, len(shapes)))
-            now = utcnow()
-            await conn.execute(insert(Person), [
-                {"staff_no": f"IB-{i}", "name": f"bench{i}", "synthetic": True,
-                 "created_at": now} for i in range(len(picked))])
-            ids = dict((await conn.execute(select(Person.staff_no, Person.id)
-                                           .where(Person.staff_no.startswith("IB-")))).all())
-            await conn.execute(insert(Post), [
-                {"person_id": ids[f"IB-{i}"], "role": "grid_member", "region_code": code,
-                 "synthetic": True, "created_at": now} for i, (code, _) in enumerate(picked)])
-            await conn.execute(insert(Account), [
-                {"username": f"ibench{i}", "person_id": ids[f"IB-{i}"], "password_hash": "-",
-                 "is_active": True, "failed_logins": 0, "created_at": now}
-                for i in range(len(picked))])
-            accounts = dict((await conn.execute(
-                select(Account.username, Account.id)
-                .where(Account.username.startswith("ibench")))).all())
-            tokens = [new_token() for _ in picked]
-            await conn.execute(insert(AuthSession), [
-                {"token_hash": token_hash(tokens[i]), "account_id": accounts[f"ibench{i}"],
-                 "kind": "bearer", "created_at": now, "expires_at": now + timedelta(hours=4)}
-                for i in range(len(picked))])
+            tokens = await insert_bench_accounts(
+                conn, "ibench", [("grid_member", code) for code, _ in picked])
         out = []
         for token, (code, geometry) in zip(tokens, picked, strict=True):
             p = shapely.from_geojson(geometry).representative_point()

@@ -7,7 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -57,3 +59,40 @@ def postgres_pids() -> list[int]:
     """The PostgreSQL server's processes on this machine (postmaster and backends)."""
     out = subprocess.run(["pgrep", "-x", "postgres"], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
+
+
+async def insert_bench_accounts(conn: Any, prefix: str, posts: Sequence[tuple[str, str]],
+                                hours: float = 4) -> list[str]:
+    """One synthetic person, post, account and bearer session per ``(role, region)`` of
+    ``posts``, inserted in bulk on ``conn`` (user names ``<prefix><i>``); returns the bearer
+    tokens in the same order."""
+    from datetime import timedelta
+
+    from sqlalchemy import insert, select
+
+    from wangge.auth.tokens import new_token, token_hash
+    from wangge.kit.db import utcnow
+    from wangge.models import Account, AuthSession, Person, Post
+
+    now = utcnow()
+    staff = [f"{prefix.upper()}-{i}" for i in range(len(posts))]
+    await conn.execute(insert(Person), [
+        {"staff_no": s, "name": f"{prefix}{i}", "synthetic": True, "created_at": now}
+        for i, s in enumerate(staff)])
+    people = dict((await conn.execute(
+        select(Person.staff_no, Person.id).where(Person.staff_no.in_(staff)))).all())
+    await conn.execute(insert(Post), [
+        {"person_id": people[staff[i]], "role": role, "region_code": code, "synthetic": True,
+         "created_at": now} for i, (role, code) in enumerate(posts)])
+    names = [f"{prefix}{i}" for i in range(len(posts))]
+    await conn.execute(insert(Account), [
+        {"username": names[i], "person_id": people[staff[i]], "password_hash": "-",
+         "is_active": True, "failed_logins": 0, "created_at": now} for i in range(len(posts))])
+    accounts = dict((await conn.execute(
+        select(Account.username, Account.id).where(Account.username.in_(names)))).all())
+    tokens = [new_token() for _ in posts]
+    await conn.execute(insert(AuthSession), [
+        {"token_hash": token_hash(tokens[i]), "account_id": accounts[names[i]],
+         "kind": "bearer", "created_at": now, "expires_at": now + timedelta(hours=hours)}
+        for i in range(len(posts))])
+    return tokens

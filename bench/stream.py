@@ -32,7 +32,6 @@ import tempfile
 import time
 import uuid
 from collections import defaultdict
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,13 +39,12 @@ import httpx
 from redis import asyncio as aioredis
 from sqlalchemy import insert, select
 
-from server import start_server
-from wangge.auth.tokens import new_token, token_hash
+from server import insert_bench_accounts, start_server
 from wangge.kit import bus, migrate
 from wangge.kit.bus import Event, PostgresBackend, RedisBackend
 from wangge.kit.db import create_engine, create_sessionmaker, utcnow
 from wangge.kit.scratch import create_schema, drop_schemas
-from wangge.models import Account, AuthSession, Person, Post, Region
+from wangge.models import Region
 from wangge.org.divisions import Selection
 from wangge.org.service import org_service
 
@@ -77,26 +75,9 @@ async def prepare(url: str, subscribers: int, seed: int) -> tuple[list[str], lis
             await conn.execute(insert(Region), [
                 {"code": g, "parent_code": g[:12], "level": "grid", "name": g, "kind": "rural",
                  "urban": False, "synthetic": True, "created_at": now} for g in grids])
-            people = [{"staff_no": f"B-{i}", "name": f"bench{i}", "synthetic": True,
-                       "created_at": now} for i in range(subscribers)]
-            await conn.execute(insert(Person), people)
-            ids = dict((await conn.execute(
-                select(Person.staff_no, Person.id).where(Person.staff_no.startswith("B-")))).all())
             where = [counties[i % len(counties)] for i in range(subscribers)]
-            await conn.execute(insert(Post), [
-                {"person_id": ids[f"B-{i}"], "role": "commander", "region_code": where[i],
-                 "synthetic": True, "created_at": now} for i in range(subscribers)])
-            await conn.execute(insert(Account), [
-                {"username": f"bench{i}", "person_id": ids[f"B-{i}"], "password_hash": "-",
-                 "is_active": True, "failed_logins": 0, "created_at": now}
-                for i in range(subscribers)])
-            accounts = dict((await conn.execute(
-                select(Account.username, Account.id))).all())
-            tokens = [new_token() for _ in range(subscribers)]
-            await conn.execute(insert(AuthSession), [
-                {"token_hash": token_hash(tokens[i]), "account_id": accounts[f"bench{i}"],
-                 "kind": "bearer", "created_at": now, "expires_at": now + timedelta(hours=2)}
-                for i in range(subscribers)])
+            tokens = await insert_bench_accounts(
+                conn, "bench", [("commander", c) for c in where], hours=2)
         return grids, list(zip(where, tokens, strict=True))
     finally:
         await engine.dispose()
