@@ -431,7 +431,10 @@ def registry_generate(
         console.print(f"{s.residents:,} residents in {s.households:,} households at "
                       f"{s.addresses:,} addresses over {s.grids:,} grids; {s.places:,} key "
                       f"places; in {time.perf_counter() - started:.1f} s")
-        console.print(f"special groups: {groups or 'none'}")
+        console.print(f"special groups: {groups or 'none'}; {s.foreign:,} foreign residents")
+        console.print(f"{s.enterprises - s.social_orgs:,} enterprises and {s.social_orgs:,} "
+                      f"social organisations; {s.compounds:,} \"three-no\" compounds, "
+                      f"{s.rectified:,} of them rectified")
 
     run_with_engine(work)
 

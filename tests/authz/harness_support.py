@@ -40,7 +40,7 @@ PASSWORD = "harness-password-1"
 # with data (a 403 everywhere would prove nothing).
 FULL_ROLES = ("admin", "commander", "grid_leader")
 # Extra tokens per actor for write calls: a write may legitimately end its own session (log-out).
-WRITE_TOKENS = 60
+WRITE_TOKENS = 150  # three walks (own, sibling, above) per write route, with room to grow
 
 
 def clone_database(url: str, pg_schemas: list[str], directory: Path) -> str:
@@ -114,6 +114,8 @@ class Harness:
     city_directives: dict[str, int] = field(default_factory=dict)
     # Each actor's own resident, at its case grid (``seed_residents``).
     residents: dict[str, int] = field(default_factory=dict)
+    # Each actor's other registry entries there, by kind (household, place, ...) then actor.
+    entries: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 async def _pick(url: str) -> tuple[dict[str, tuple[list[str], str]], frozenset[str],
@@ -469,6 +471,51 @@ def seed_residents(h: Harness, client: Any) -> None:
                               "phone": f"1380000{i:04d}"})
         assert r.status_code == 201, r.text
         h.residents[actor.name] = r.json()["id"]
+        _seed_entries(h, client, actor, registrar, grid, i)
+
+
+def _seed_entries(h: Harness, client: Any, actor: Actor, registrar: Actor, grid: str,
+                  i: int) -> None:
+    """The actor's household (at a room of a building), tag, key place, enterprise, compound,
+    a home visit and a visit plan, all at its case grid."""
+    from wangge.registry import creditcode
+
+    auth = {"Authorization": f"Bearer {registrar.token}"}
+
+    def add(kind: str, path: str, body: dict[str, Any]) -> int:
+        r = client.post(path, headers=auth, json=body)
+        assert r.status_code == 201, f"{kind} for {actor.name}: {r.text}"
+        h.entries.setdefault(kind, {})[actor.name] = r.json()["id"]
+        return int(r.json()["id"])
+
+    building = add("address", "/api/v1/addresses", {
+        "grid_code": grid, "kind": "building", "label": f"harness {actor.name} 1号楼"})
+    room = add("room", "/api/v1/addresses", {"grid_code": grid, "kind": "room",
+                                             "label": "101室", "parent_id": building})
+    household = add("household", "/api/v1/households", {"grid_code": grid, "address_id": room})
+    add("tag", f"/api/v1/residents/{h.residents[actor.name]}/tags",
+        {"category": "left_behind", "level": "low"})
+    add("place", "/api/v1/places", {"grid_code": grid, "category": "hotel",
+                                    "name": f"harness {actor.name}",
+                                    "responsible_phone": f"1390000{i:04d}"})
+    add("enterprise", "/api/v1/enterprises", {
+        "grid_code": grid, "name": f"harness {actor.name}",
+        "credit_code": creditcode.make("91", grid[:6], f"HARNES{i:03d}".replace("S", "T"))})
+    add("compound", "/api/v1/compounds", {"grid_code": grid, "name": f"harness {actor.name}"})
+    add("visit", "/api/v1/visits", {"client_uuid": str(uuid.uuid4()), "household_id": household})
+    add("plan", "/api/v1/visit-plans", {"region_code": grid, "name": f"harness {actor.name}",
+                                        "kind": "patrol", "interval_days": 7})
+
+
+def _entry(kind: str) -> Filler:
+    """The id of the actor's (or its relative's) registry entry of this kind."""
+    def fill(h: Harness, actor: Actor, relation: str) -> str | None:
+        other = _actor_for(h, actor, relation)
+        ids = h.entries.get(kind, {})
+        return str(ids[other.name]) if other and other.name in ids else None
+    return fill
+
+
 
 
 def _resident_elsewhere(h: Harness, actor: Actor, kind: str) -> dict[str, Any] | None:
@@ -492,6 +539,20 @@ def _visit_elsewhere(h: Harness, actor: Actor, kind: str) -> dict[str, Any] | No
     return {"client_uuid": str(uuid.uuid4()), "resident_id": h.residents[other.name]}
 
 
+def _entry_elsewhere(**extra: Any) -> Callable[[Harness, Actor, str], dict[str, Any] | None]:
+    """A registry entry at the sibling's or the parent's case grid (own: an empty body)."""
+    def fill(h: Harness, actor: Actor, kind: str) -> dict[str, Any] | None:
+        if kind == "own":
+            return {}
+        other = _actor_for(h, actor, kind)
+        if other is None or other.name not in h.case_grids:
+            return None
+        grid = h.case_grids[other.name]
+        return {"region_code" if "region_code" in extra else "grid_code": grid,
+                **{k: v for k, v in extra.items() if k != "region_code"}}
+    return fill
+
+
 def _own_only(value: str) -> Filler:
     """A value that names nothing of a region: walked once, as the caller's own."""
     return lambda h, a, k: value if k == "own" else None
@@ -503,6 +564,9 @@ PATH_FILLERS: dict[str, Filler] = {
     "case_id": _case, "photo_id": _photo, "action": lambda h, a, k: "accept",
     "directive_id": _directive, "assignment_id": _assignment, "resident_id": _resident,
     "category_code": _own_only("99"), "day": _own_only("2026-10-01"),
+    "household_id": _entry("household"), "place_id": _entry("place"),
+    "enterprise_id": _entry("enterprise"), "compound_id": _entry("compound"),
+    "tag_id": _entry("tag"), "plan_id": _entry("plan"),
 }
 # Query parameters: required ones must have a filler; optional ones are filled when listed.
 QUERY_FILLERS: dict[str, Filler] = {
@@ -569,6 +633,20 @@ BODY_FILLERS: dict[str, Callable[[Harness, Actor, str], dict[str, Any] | None]] 
         lambda h, a, k: {"version": 10**6},
     "POST /api/v1/residents": _resident_elsewhere,
     "POST /api/v1/visits": _visit_elsewhere,
+    "POST /api/v1/addresses": _entry_elsewhere(kind="building", label="harness elsewhere"),
+    "POST /api/v1/households": _entry_elsewhere(),
+    "POST /api/v1/places": _entry_elsewhere(category="hotel", name="harness elsewhere"),
+    "POST /api/v1/enterprises": _entry_elsewhere(name="harness elsewhere"),
+    "POST /api/v1/compounds": _entry_elsewhere(name="harness elsewhere"),
+    "POST /api/v1/visit-plans": _entry_elsewhere(region_code=True, name="harness elsewhere",
+                                                 kind="places"),
+    # Own: an empty tag (422: a valid one would be stored); elsewhere a valid one (404).
+    "POST /api/v1/residents/{resident_id}/tags":
+        lambda h, a, k: {} if k == "own" else {"category": "left_behind", "level": "low"},
+    # A version no entry has: its own readers get 409, everyone else 404 (or 403).
+    **{f"PATCH /api/v1/{path}": lambda h, a, k: {"version": 10**6} for path in (
+        "households/{household_id}", "places/{place_id}", "enterprises/{enterprise_id}",
+        "compounds/{compound_id}", "resident-tags/{tag_id}", "visit-plans/{plan_id}")},
 }
 
 
@@ -576,6 +654,10 @@ BODY_FILLERS: dict[str, Callable[[Harness, Actor, str], dict[str, Any] | None]] 
 
 # Runs of 6-15 digits (county to grid codes) anywhere; shorter codes only as a whole value.
 DIGIT_RUN = re.compile(r"(?<!\d)\d{6,15}(?!\d)")
+# Random identifiers (UUIDs, hex digests, photo keys) can hold a run of digits that happens to
+# equal a region code: they are blanked before the scan. A region code never sits inside one.
+RANDOM_ID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                       r"[0-9a-fA-F]{12}|(?<![0-9a-zA-Z])[0-9a-f]{24,}(?![0-9a-zA-Z])")
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -610,7 +692,7 @@ def region_codes_in(body: str, content_type: str, known: frozenset[str]) -> set[
         texts = [body]
     found = {t for t in whole if t in known}
     for t in texts:
-        found.update(m for m in DIGIT_RUN.findall(t) if m in known)
+        found.update(m for m in DIGIT_RUN.findall(RANDOM_ID.sub(" ", t)) if m in known)
     return found
 
 

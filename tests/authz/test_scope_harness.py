@@ -502,3 +502,24 @@ class TestDirectives:
             assert client.get(f"/api/v1/directives/{d}", headers=auth).status_code == status
             r = client.get(f"/api/v1/photos/{photo}", headers=auth)
             assert r.status_code == status, (name, r.status_code, r.text)
+
+
+class TestTheScanner:
+    """The leak scanner itself: it finds codes where they show and ignores random ids."""
+
+    CODES = frozenset({"410726", "410702001"})
+
+    def test_codes_in_values_links_and_organisation_codes_are_found(self) -> None:
+        from tests.authz.harness_support import region_codes_in
+
+        body = '{"region": "410726", "link": "/regions/410702001", "org": "PS410726"}'
+        assert region_codes_in(body, "application/json", self.CODES) == {"410726", "410702001"}
+        assert region_codes_in("<a href='/regions/410726'>", "text/html", self.CODES) == {
+            "410726"}
+
+    def test_a_uuid_or_digest_that_holds_a_code_by_chance_is_not_a_leak(self) -> None:
+        from tests.authz.harness_support import region_codes_in
+
+        body = ('{"client_uuid": "0c1e2f3a-4107-4e26-a410-726b410726ee", '
+                '"photo": "/api/v1/photos/ab410726cd0123456789abcdef012345"}')
+        assert region_codes_in(body, "application/json", self.CODES) == set()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import random
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,14 +14,27 @@ from sqlalchemy import func, select
 from tests.cases.actors import writable_demo
 from typer.testing import CliRunner
 
+from wangge.authz.scope import Subject
 from wangge.cli import app as cli
 from wangge.config import get_settings
 from wangge.kit.cli import run_sync
 from wangge.kit.crypto import PiiCipher, cipher_for
-from wangge.kit.db import create_engine
+from wangge.kit.db import create_engine, create_sessionmaker
 from wangge.kit.errors import InvalidInput
-from wangge.models import Address, Household, Place, Region, Resident, ResidentTag
-from wangge.registry import generate, idnumber, phone
+from wangge.models import (
+    Address,
+    Compound,
+    Enterprise,
+    Household,
+    Place,
+    Region,
+    Resident,
+    ResidentTag,
+)
+from wangge.registry import creditcode, generate, idnumber, phone
+from wangge.registry.addresses import normalise_address
+from wangge.registry.places import TAG_CATEGORIES, TAG_LEVELS
+from wangge.registry.reads import registry_reads
 
 CITY = "4107"
 SCALE = 0.002  # about 12,500 residents
@@ -64,7 +79,19 @@ def _rows(url: str, *columns: Any, where: Any = None) -> list[Any]:
 
 def _counts(url: str) -> dict[str, int]:
     return {m.__tablename__: _rows(url, func.count(m.id))[0][0]
-            for m in (Address, Household, Resident, ResidentTag, Place)}
+            for m in (Address, Household, Resident, ResidentTag, Place, Enterprise, Compound)}
+
+
+def _city_data(url: str) -> generate.CityData:
+    async def read() -> generate.CityData:
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as conn:
+                return await generate.read_city(conn, CITY)
+        finally:
+            await engine.dispose()
+
+    return run_sync(read)
 
 
 class TestCommand:
@@ -72,8 +99,15 @@ class TestCommand:
         url, output = loaded
         counts = _counts(url)
         assert counts["residents"] > 10_000 and counts["households"] > 3_000
-        assert f"{counts['residents']:,} residents in {counts['households']:,} households" \
-            in " ".join(output.split())
+        text = " ".join(output.split())
+        assert f"{counts['residents']:,} residents in {counts['households']:,} households" in text
+        social = _rows(url, func.count(), where=Enterprise.kind == "social_org")[0][0]
+        rectified = _rows(url, func.count(), where=Compound.status == "rectified")[0][0]
+        assert (f"{counts['enterprises'] - social:,} enterprises and {social:,} social "
+                f"organisations; {counts['compounds']:,} \"three-no\" compounds, "
+                f"{rectified:,} of them rectified") in text
+        foreign = _rows(url, func.count(), where=Resident.population_type == "foreign")[0][0]
+        assert f"{foreign:,} foreign residents" in text
 
     def test_a_second_run_changes_nothing(self, loaded: tuple[str, str]) -> None:
         url, _ = loaded
@@ -115,6 +149,8 @@ class TestPii:
                      Resident.population_type, Resident.region_code)
         numbers = set()
         for enc, digest, masked, sex, birth, population, region in rows:
+            if population == "foreign":
+                continue
             number = cipher.decrypt(enc, "id_number")
             parsed = idnumber.parse(number)
             assert parsed.value == number
@@ -126,7 +162,7 @@ class TestPii:
             else:
                 assert number[:6] != region[:6]
             numbers.add(number)
-        assert len(numbers) == len(rows)
+        assert len(numbers) == sum(1 for r in rows if r[5] != "foreign") > 10_000
 
     def test_adults_have_phones_stored_three_ways(self, loaded: tuple[str, str]) -> None:
         url, _ = loaded
@@ -146,7 +182,7 @@ class TestPlacement:
             self, loaded: tuple[str, str]) -> None:
         url, _ = loaded
         grids = {code for (code,) in _rows(url, Region.code, where=Region.level == "grid")}
-        for model in (Address, Household, Resident, ResidentTag, Place):
+        for model in (Address, Household, Resident, ResidentTag, Place, Enterprise, Compound):
             codes = {code for (code,) in _rows(url, model.region_code)}
             assert codes and codes <= grids, model.__tablename__
 
@@ -165,7 +201,26 @@ class TestPlacement:
     def test_addresses_are_normalised(self, loaded: tuple[str, str]) -> None:
         url, _ = loaded
         for full, normalised in _rows(url, Address.text, Address.normalised):
-            assert normalised == generate.normalise_address(full)
+            assert normalised == normalise_address(full)
+
+    def test_an_address_is_found_however_its_prefix_is_typed(
+            self, loaded: tuple[str, str]) -> None:
+        url, _ = loaded
+        room_id, full = _rows(url, Address.id, Address.text, where=Address.kind == "room")[0]
+        # Full-width digits and spaces, as a Chinese input method types them.
+        typed = " ".join(full[:-4].translate(str.maketrans("0123456789", "０１２３４５６７８９")))
+
+        async def search() -> list[int]:
+            engine = create_engine(url)
+            try:
+                async with create_sessionmaker(engine)() as session:
+                    hits = await registry_reads.addresses(session, Subject.everything(), CITY,
+                                                          typed, limit=1_000)
+                    return [h.id for h in hits]
+            finally:
+                await engine.dispose()
+
+        assert room_id in run_sync(search)
 
 
 class TestGroupsAndPlaces:
@@ -176,9 +231,9 @@ class TestGroupsAndPlaces:
                      ResidentTag.visit_interval_days, ResidentTag.responsible_post,
                      ResidentTag.region_code, ResidentTag.fields)
         assert {r[0] for r in rows} >= {"left_behind", "mental_disorder"}
+        assert {r[0] for r in rows} <= set(TAG_CATEGORIES)
         for category, level, interval, post, region, fields in rows:
-            levels = {name: days for name, _, days in generate.SPECIAL_GROUPS[category].levels}
-            assert levels[level] == interval
+            assert TAG_LEVELS[category][level] == interval
             assert post == f"grid_member@{region}"
             assert isinstance(json.loads(fields), dict)
 
@@ -193,27 +248,114 @@ class TestGroupsAndPlaces:
             assert intervals[category] == interval
 
 
+class TestForeignResidents:
+    def test_their_share_is_the_documented_rate(self, loaded: tuple[str, str]) -> None:
+        url, _ = loaded
+        foreign = _rows(url, func.count(), where=Resident.population_type == "foreign")[0][0]
+        everyone = _rows(url, func.count(Resident.id))[0][0]
+        assert foreign == round(generate.FOREIGN_PER_SCALE * SCALE) > 0
+        assert 0.0002 <= foreign / everyone <= 0.0005
+
+    def test_they_have_no_id_number_or_ethnicity_and_live_apart(
+            self, loaded: tuple[str, str]) -> None:
+        url, _ = loaded
+        rows = _rows(url, Resident.household_id, Resident.id_number_enc,
+                     Resident.id_number_hash, Resident.id_number_masked, Resident.ethnicity,
+                     Resident.birth_date, where=Resident.population_type == "foreign")
+        households = {h for h, *_ in rows}
+        for _, enc, digest, masked, ethnicity, birth in rows:
+            assert (enc, digest, masked, ethnicity) == (None, None, None, None)
+            assert birth is not None
+        kinds = _rows(url, Household.kind, where=Household.id.in_(households))
+        assert {k for (k,) in kinds} == {"floating"}
+        members = _rows(url, Resident.population_type,
+                        where=Resident.household_id.in_(households))
+        assert {p for (p,) in members} == {"foreign"} and len(members) == len(rows)
+
+
+class TestEnterprises:
+    def test_counts_follow_the_scale(self, loaded: tuple[str, str]) -> None:
+        url, _ = loaded
+        kinds = Counter(kind for (kind,) in _rows(url, Enterprise.kind))
+        expected = generate.ENTERPRISES_PER_SCALE * SCALE
+        assert 0.75 * expected <= kinds["enterprise"] <= 1.25 * expected
+        assert 1 <= kinds["social_org"] <= 4 * generate.SOCIAL_ORGS_PER_SCALE * SCALE
+
+    def test_credit_codes_are_valid_unique_and_of_the_county(
+            self, loaded: tuple[str, str]) -> None:
+        url, _ = loaded
+        rows = _rows(url, Enterprise.credit_code, Enterprise.kind, Enterprise.region_code,
+                     Enterprise.name, Enterprise.legal_person, Enterprise.employees)
+        assert rows
+        for code, kind, region, name, legal_person, employees in rows:
+            assert creditcode.parse(code) == code
+            assert code[2:8] == region[:6]
+            assert code[:2] in (("91", "93") if kind == "enterprise" else ("51", "52", "53"))
+            assert name and legal_person and employees >= 1
+        assert len({r[0] for r in rows}) == len(rows)
+
+
+class TestCompounds:
+    def test_rectified_ones_match_the_citys_figure(self, loaded: tuple[str, str]) -> None:
+        url, _ = loaded
+        rows = _rows(url, Compound.status, Compound.checklist, Compound.rectified_at,
+                     Compound.households)
+        rectified = [r for r in rows if r[0] == "rectified"]
+        assert len(rectified) == round(generate.COMPOUNDS_RECTIFIED_PER_SCALE * SCALE) > 0
+        assert len(rows) == len(rectified) + round(generate.COMPOUNDS_OPEN_PER_SCALE * SCALE)
+        for _, checklist, rectified_at, households in rectified:
+            items = json.loads(checklist)
+            assert [i["item"] for i in items] == list(generate.COMPOUND_CHECKLIST)
+            assert all(i["done"] for i in items)
+            assert rectified_at is not None and households > 0
+
+    def test_they_are_in_urban_grids_only(self, loaded: tuple[str, str]) -> None:
+        url, _ = loaded
+        codes = {c for (c,) in _rows(url, Compound.region_code)}
+        urban = dict(_rows(url, Region.code, Region.urban, where=Region.code.in_(codes)))
+        assert codes and all(urban[c] for c in codes)
+
+    def test_open_ones_are_pending_or_part_done(self, loaded: tuple[str, str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+        url, _ = loaded
+        monkeypatch.setattr(generate, "COMPOUNDS_OPEN_PER_SCALE", 200_000)
+        data = _city_data(url)
+        rows = [row for batch in generate.generate_batches(data, 0.0005, SEED, _cipher())
+                for row in batch.compounds]
+        statuses = {row[6] for row in rows}
+        assert statuses == {"rectified", "rectifying", "pending"}
+        assert sum(row[6] != "rectified" for row in rows) == 100
+        for row in rows:
+            done = [i["done"] for i in json.loads(row[5])]
+            if row[6] == "pending":
+                assert not any(done) and row[7] is None
+            elif row[6] == "rectifying":
+                assert any(done) and not all(done) and row[7] is None
+
+
+class TestSpread:
+    def test_exact_totals_and_nothing_for_a_zero_weight(self) -> None:
+        weights = [0.0, 3.0, 0.0, 1.0, 0.5, 0.0]
+        for total in (0, 1, 7, 1_000):
+            out = generate._spread(weights, total, random.Random(total))
+            assert sum(out) == total
+            assert out[0] == out[2] == out[5] == 0
+        assert generate._spread([0.0, 0.0], 5, random.Random(1)) == [0, 0]
+
+
 class TestDeterminism:
     @staticmethod
     def _plain(url: str, seed: int) -> list[list[tuple[Any, ...]]]:
         """Generated rows without ciphertexts (fresh nonces) and timestamps."""
-
-        async def read() -> generate.CityData:
-            engine = create_engine(url)
-            try:
-                async with engine.connect() as conn:
-                    return await generate.read_city(conn, CITY)
-            finally:
-                await engine.dispose()
-
-        data = run_sync(read)
+        data = _city_data(url)
         cipher = _cipher()
         out = []
         for batch in generate.generate_batches(data, 0.0005, seed, cipher):
             out.append([tuple(v for v in row if not (isinstance(v, str) and v.startswith("v1:"))
                               and not hasattr(v, "tzinfo"))
                         for table in (batch.addresses, batch.households, batch.residents,
-                                      batch.tags, batch.places) for row in table])
+                                      batch.tags, batch.places, batch.enterprises,
+                                      batch.compounds) for row in table])
         return out
 
     def test_the_same_seed_gives_the_same_rows(self, loaded: tuple[str, str]) -> None:
@@ -222,3 +364,11 @@ class TestDeterminism:
         assert sum(len(b) for b in first) > 1_000
         assert first == self._plain(url, SEED)
         assert first != self._plain(url, SEED + 1)
+
+    def test_enterprises_and_compounds_are_part_of_it(self, loaded: tuple[str, str]) -> None:
+        url, _ = loaded
+        data = _city_data(url)
+        batches = list(generate.generate_batches(data, 0.0005, SEED, _cipher()))
+        assert sum(len(b.enterprises) for b in batches) > 0
+        assert sum(len(b.compounds) for b in batches) == round(
+            (generate.COMPOUNDS_RECTIFIED_PER_SCALE + generate.COMPOUNDS_OPEN_PER_SCALE) * 0.0005)

@@ -24,6 +24,8 @@ DIRECTIVE_HANDLE = "directive:handle"
 # them (grid work: collection and visits). Unmasked ID numbers and phones need PII_READ too.
 REGISTRY_READ = "registry:read"
 REGISTRY_WRITE = "registry:write"
+# Sets the visit plans (routines) the grids under a region follow.
+REGISTRY_PLAN = "registry:plan"
 AUDIT_READ = "audit:read"
 ADMIN_USERS = "admin:users"
 STREAM_READ = "stream:read"
@@ -32,19 +34,21 @@ ALL_PERMISSIONS = frozenset({
     REGION_READ, STAFF_READ, PII_READ, CASE_READ, CASE_REPORT, CASE_DISPATCH, CASE_HANDLE,
     CASE_POLICE, CASE_CONFIGURE, DIRECTIVE_READ, DIRECTIVE_ISSUE, DIRECTIVE_HANDLE, AUDIT_READ,
     ADMIN_USERS, STREAM_READ, REGISTRY_READ, REGISTRY_WRITE,
+    REGISTRY_PLAN,
 })
 
 _READ = {REGION_READ, STAFF_READ, CASE_READ, DIRECTIVE_READ, STREAM_READ, REGISTRY_READ}
 _GRID_WORK = _READ | {CASE_REPORT, CASE_HANDLE, DIRECTIVE_HANDLE, REGISTRY_WRITE}
-# The grid leader and deputy verify and dispatch what their grid reports.
-_GRID_LEAD = _GRID_WORK | {CASE_DISPATCH, PII_READ}
+# The grid leader and deputy verify and dispatch what their grid reports, and set its visit plans.
+_GRID_LEAD = _GRID_WORK | {CASE_DISPATCH, PII_READ, REGISTRY_PLAN}
 
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset(_READ | {ADMIN_USERS, AUDIT_READ, PII_READ, CASE_CONFIGURE}),
     # Commanders issue directives down, and acknowledge and complete those sent to their own
     # unit (a township receiving a county's directive).
     "commander": frozenset(_READ | {CASE_REPORT, CASE_DISPATCH, CASE_HANDLE, CASE_POLICE,
-                                    DIRECTIVE_ISSUE, DIRECTIVE_HANDLE, PII_READ}),
+                                    DIRECTIVE_ISSUE, DIRECTIVE_HANDLE, PII_READ,
+                                    REGISTRY_PLAN}),
     "analyst": frozenset(_READ),
     "grid_leader": frozenset(_GRID_LEAD),
     "deputy_grid_leader": frozenset(_GRID_LEAD | {CASE_POLICE}),

@@ -27,6 +27,7 @@ from wangge.models.registry import (
     Resident,
     ResidentTag,
     Visit,
+    VisitPlan,
 )
 
 __all__ = [
@@ -62,4 +63,5 @@ __all__ = [
     "Resident",
     "ResidentTag",
     "Visit",
+    "VisitPlan",
 ]

@@ -31,7 +31,7 @@ from wangge.kit.db import Base, UTCDateTime, utcnow
 class Address(Base):
     """标准地址 — a building (楼栋), a unit (单元) in it, a room (室) in that, or a rural house
     number (门牌); ``parent_id`` links room → unit → building. ``normalised`` is the text folded
-    for matching (``wangge.registry.generate.normalise_address``)."""
+    for matching (``wangge.registry.addresses.normalise_address``)."""
 
     __tablename__ = "addresses"
     __table_args__ = (Index("ix_addresses_region_id", "region_code", "id"),)
@@ -61,6 +61,7 @@ class Household(Base):
     # registered (户籍) | floating (流动) | mixed
     kind: Mapped[str] = mapped_column(String(10), default="registered")
     head_name: Mapped[str | None] = mapped_column(String(50))
+    last_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -128,7 +129,10 @@ class ResidentTag(Base):
     visit_interval_days: Mapped[int] = mapped_column(SmallInteger)
     last_visit_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
 class Place(Base):
@@ -174,7 +178,11 @@ class Enterprise(Base):
     employees: Mapped[int | None] = mapped_column(Integer)
     address: Mapped[str | None] = mapped_column(String(200))
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
 class Compound(Base):
@@ -192,12 +200,17 @@ class Compound(Base):
     status: Mapped[str] = mapped_column(String(12))  # pending | rectifying | rectified
     rectified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     synthetic: Mapped[bool] = mapped_column(Boolean, default=False)
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
 class Visit(Base):
-    """入户走访 — a home visit: GPS check-in with its distance to the household's address (far
-    check-ins are flagged, not refused), notes, issues found and the case opened for one."""
+    """入户走访 — a home visit, or 场所巡查 — a key place's inspection: GPS check-in with its
+    distance to the address (far check-ins are flagged, not refused), notes, issues found and
+    the case opened for one. Exactly one of household, resident and place is visited."""
 
     __tablename__ = "visits"
     __table_args__ = (Index("ix_visits_region_at", "region_code", "at"),)
@@ -208,6 +221,7 @@ class Visit(Base):
     region_code: Mapped[str] = mapped_column(String(15), ForeignKey("regions.code"))
     household_id: Mapped[int | None] = mapped_column(ForeignKey("households.id"), index=True)
     resident_id: Mapped[int | None] = mapped_column(ForeignKey("residents.id"), index=True)
+    place_id: Mapped[int | None] = mapped_column(ForeignKey("places.id"), index=True)
     visitor_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"),
                                                            index=True)
     visitor: Mapped[str] = mapped_column(String(64))
@@ -221,6 +235,40 @@ class Visit(Base):
     issues: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of strings
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class VisitPlan(Base):
+    """走访计划 — a routine for every grid under ``region_code``:
+
+    - ``special_groups``: each active tag (of ``categories``, or all) visited within its level's
+      interval (``interval_days`` overrides it);
+    - ``households``: each household visited within ``interval_days``;
+    - ``places``: each key place inspected within its inspection interval;
+    - ``patrol``: each post of ``roles`` in a grid records at least ``quota`` visits in every
+      period of ``interval_days`` counted from ``starts_on`` (e.g. weekly by all three roles).
+    """
+
+    __tablename__ = "visit_plans"
+    __table_args__ = (Index("ix_visit_plans_region", "region_code", "active"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    region_code: Mapped[str] = mapped_column(String(15), ForeignKey("regions.code"))
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    categories: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of tag categories
+    interval_days: Mapped[int | None] = mapped_column(SmallInteger)
+    roles: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of grid roles
+    quota: Mapped[int] = mapped_column(SmallInteger, default=1)
+    starts_on: Mapped[date] = mapped_column(Date)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by_account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"))
+    created_by: Mapped[str] = mapped_column(String(64))
+    post: Mapped[str | None] = mapped_column(String(48))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012
 
 
 class CollectionRecord(Base):

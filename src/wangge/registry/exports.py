@@ -24,7 +24,7 @@ from wangge.kit.crypto import PiiCipher
 from wangge.kit.db import utcnow
 from wangge.kit.errors import InvalidInput, NotFound
 from wangge.models import PiiAccess, Resident
-from wangge.registry.service import _post_over, can_unmask
+from wangge.registry.service import can_unmask, post_over
 
 Format = Literal["csv", "xlsx"]
 MAX_ROWS = 200_000
@@ -85,7 +85,7 @@ class RegistryExports:
                 phone = cipher.decrypt(r.phone_enc, "phone") if r.phone_enc else None
                 shown = [f for f, v in (("id_number", id_number), ("phone", phone)) if v]
                 if shown:
-                    post = _post_over(subject, PII_READ, r.region_code)
+                    post = post_over(subject, PII_READ, r.region_code)
                     logged.append(dict(
                         at=now, account_id=subject.account_id, actor=subject.name,
                         post=str(post) if post else None, entity_type="resident",

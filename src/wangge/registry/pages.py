@@ -10,7 +10,7 @@ is logged once. Outside the viewer's scope every page is the not-found page.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -27,7 +27,7 @@ from wangge.kit.web import Authorizer, Session
 from wangge.org.regions import region_service
 from wangge.registry.endpoints import Cipher
 from wangge.registry.places import PLACE_CATEGORIES
-from wangge.registry.reads import registry_reads
+from wangge.registry.reads import MAX_ADDRESSES, MAX_DUE, Room, registry_reads
 from wangge.registry.schemas import PlacePage, ResidentPage
 from wangge.registry.service import registry_service
 from wangge.web.i18n import Translator
@@ -129,17 +129,54 @@ class Labels:
                  "region_code": self.region, "sex": self.sex}.get(name)
         return shown(str(value)) if shown else self.value(value)
 
+    def tag_field(self, name: str, value: Any) -> str:
+        """A special-group tag's field value as shown (``risk_grade`` 3 as ``3 级``)."""
+        if name == "risk_grade" and isinstance(value, int) and not isinstance(value, bool):
+            return self.t("reg_risk_grade", n=value)
+        return self.value(value)
+
     def value(self, value: Any) -> str:
         if value is None or value == "":
             return "—"
         if isinstance(value, list):
             return "、".join(self.value(v) for v in value)
+        if isinstance(value, str):
+            label = self._key("reg_val", value)
+            if label != value:
+                return label
         if isinstance(value, str) and re.fullmatch(r"\d{4}-\d\d-\d\dT.*", value):
             try:
                 return local_time(datetime.fromisoformat(value))
             except ValueError:
                 return value
         return self.t.value(value)
+
+
+@dataclass
+class UnitRooms:
+    """One unit of a building as its page shows it: rooms with households, then the vacant
+    rooms in a line (a 26-floor building has hundreds of them)."""
+
+    unit: str | None
+    occupied: list[Room] = field(default_factory=list)
+    vacant: list[Room] = field(default_factory=list)
+
+    @property
+    def households(self) -> int:
+        return sum(len(r.households) for r in self.occupied)
+
+    @property
+    def rooms(self) -> int:
+        return len(self.occupied) + len(self.vacant)
+
+
+def by_unit(rooms: list[Room]) -> list[UnitRooms]:
+    """Rooms grouped by unit, in the order given."""
+    units: dict[str | None, UnitRooms] = {}
+    for room in rooms:
+        group = units.setdefault(room.unit, UnitRooms(room.unit))
+        (group.occupied if room.households else group.vacant).append(room)
+    return list(units.values())
 
 
 @dataclass
@@ -224,6 +261,7 @@ async def registry_page(request: Request, code: str, session: Session,
             if detail is None:
                 return render(request, lang, "not_found.html", status_code=404, code=code)
             context["detail"] = detail
+            context["units"] = by_unit(detail.rooms)
         else:
             context["buildings"], context["unaddressed"] = await registry_reads.buildings(
                 session, subject, code)
@@ -241,6 +279,7 @@ async def registry_page(request: Request, code: str, session: Session,
     return render(request, lang, "registry/region.html", status_code=status, nav="registry",
                   labels=Labels(t, names), local_time=local_time, tabs=TABS,
                   search_by=SEARCH_BY, can_read=subject.can_read_code, now=utcnow(),
+                  max_addresses=MAX_ADDRESSES, max_due=MAX_DUE,
                   **context)
 
 

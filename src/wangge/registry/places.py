@@ -46,8 +46,7 @@ PLACE_CATEGORIES: tuple[PlaceCategory, ...] = (
 )
 PLACE_CATEGORY_CODES = frozenset(c.code for c in PLACE_CATEGORIES)
 
-# The special groups (GB/T 31000) and key youth (levels and visit intervals per category:
-# ``wangge.registry.generate``).
+# The special groups (GB/T 31000) and key youth.
 TAG_CATEGORIES: dict[str, str] = {
     "released_prisoner": "刑满释放人员",
     "community_correction": "社区矫正人员",
@@ -57,3 +56,17 @@ TAG_CATEGORIES: dict[str, str] = {
     "left_behind": "留守人员",
     "key_youth": "重点青少年",
 }
+
+# Care/management levels of each tag category and the visit interval (days) each level
+# requires: the higher the level, the more often the responsible post visits. These intervals
+# drive the special-group visit plans; the generator draws levels at its own shares.
+TAG_LEVELS: dict[str, dict[str, int]] = {
+    "released_prisoner": {"high": 7, "medium": 30, "low": 90},
+    "community_correction": {"high": 7, "medium": 15, "low": 30},
+    "mental_disorder": {"high": 7, "medium": 14, "low": 30},
+    "drug_user": {"high": 7, "medium": 30, "low": 90},
+    "hiv_risk": {"high": 30, "medium": 60, "low": 90},
+    "left_behind": {"high": 30, "medium": 60, "low": 90},
+    "key_youth": {"high": 14, "medium": 30, "low": 60},
+}
+PLACE_INTERVALS: dict[str, int] = {c.code: c.inspection_days for c in PLACE_CATEGORIES}

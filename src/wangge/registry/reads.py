@@ -6,7 +6,6 @@ by the start of their text. Every query passes through the subject's scope; list
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +16,7 @@ from sqlalchemy.orm import aliased
 
 from wangge.authz.scope import Subject, in_subtree, scope_clause
 from wangge.models import Address, Household, Resident, ResidentTag
+from wangge.registry.addresses import normalise_address
 
 MAX_DUE = 100
 MAX_BUILDINGS = 300
@@ -88,11 +88,6 @@ class AddressHit:
     text: str
     building_id: int | None
     households: int
-
-
-def fold(text: str) -> str:
-    """Address text folded for prefix matching: full-width to half-width, no spaces, lower."""
-    return "".join(unicodedata.normalize("NFKC", text).split()).lower()
 
 
 def _like_prefix(column: Any, prefix: str) -> ColumnElement[bool]:
@@ -227,8 +222,9 @@ class RegistryReads:
 
     async def addresses(self, session: AsyncSession, subject: Subject, code: str, q: str,
                         limit: int = MAX_ADDRESSES) -> list[AddressHit]:
-        """Addresses of ``code``'s subtree whose (folded) text starts with ``q``."""
-        folded = fold(q)
+        """Addresses of ``code``'s subtree whose text starts with ``q``, both folded with
+        ``normalise_address`` (the raw text is tried too)."""
+        folded = normalise_address(q)
         if not folded:
             return []
         building, room, unit, top = self._building_of()

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wangge.authz.scope import Subject, in_subtree, scope_clause
 from wangge.models import (
     Address,
+    Enterprise,
     Household,
     PiiAccess,
     Place,
@@ -21,6 +23,8 @@ from wangge.models import (
     ResidentTag,
     Visit,
 )
+
+M = TypeVar("M", bound=Any)
 
 
 class RegistryRepository:
@@ -84,25 +88,59 @@ class RegistryRepository:
                                          RegistryChange.entity_id.in_(list(ids)))
             .order_by(RegistryChange.id))).scalars())
 
+    # --- any registry table with ``id`` and ``region_code`` ---------------------------------------
+
+    async def scoped(self, model: type[M], entity_id: int) -> M | None:
+        """One row of ``model`` if its region is in the subject's scope."""
+        return (await self.session.execute(
+            select(model).where(model.id == entity_id,
+                                scope_clause(self.subject, model.region_code))
+        )).scalar_one_or_none()
+
+    async def scoped_page(self, model: type[M], grid: str | None, before: int | None,
+                          limit: int, *where: ColumnElement[bool]) -> list[M]:
+        """Rows of ``model`` in scope (and in ``grid``'s subtree), newest first (keyset)."""
+        stmt = select(model).where(scope_clause(self.subject, model.region_code), *where)
+        if grid is not None:
+            stmt = stmt.where(in_subtree(model.region_code, grid))
+        if before is not None:
+            stmt = stmt.where(model.id < before)
+        return list((await self.session.execute(
+            stmt.order_by(model.id.desc()).limit(limit))).scalars())
+
+    async def enterprise_by_credit_code(self, code: str) -> Enterprise | None:
+        """The organisation with this credit code anywhere (duplicate check, unscoped)."""
+        return (await self.session.execute(
+            select(Enterprise).where(Enterprise.credit_code == code))).scalar_one_or_none()
+
+    async def members(self, household_id: int) -> list[Resident]:
+        return list((await self.session.execute(
+            self.readable_residents().where(Resident.household_id == household_id,
+                                            Resident.merged_into_id.is_(None))
+            .order_by(Resident.id))).scalars())
+
+    async def visits_to(self, column: Any, entity_id: int, limit: int = 20) -> list[Visit]:
+        """The latest visits with ``column`` (``Visit.place_id``, ``Visit.household_id``)."""
+        return list((await self.session.execute(
+            select(Visit).where(column == entity_id,
+                                scope_clause(self.subject, Visit.region_code))
+            .order_by(Visit.at.desc(), Visit.id.desc()).limit(limit))).scalars())
+
+    async def addresses_by_id(self, ids: Sequence[int]) -> dict[int, Address]:
+        if not ids:
+            return {}
+        return {a.id: a for a in (await self.session.execute(
+            select(Address).where(Address.id.in_(list(ids))))).scalars()}
+
     # --- places, households, regions ------------------------------------------------------------
 
     async def place_page(self, grid: str | None, category: str | None, before: int | None,
                          limit: int) -> list[Place]:
-        stmt = select(Place).where(scope_clause(self.subject, Place.region_code))
-        if grid is not None:
-            stmt = stmt.where(in_subtree(Place.region_code, grid))
-        if category is not None:
-            stmt = stmt.where(Place.category == category)
-        if before is not None:
-            stmt = stmt.where(Place.id < before)
-        return list((await self.session.execute(
-            stmt.order_by(Place.id.desc()).limit(limit))).scalars())
+        return await self.scoped_page(Place, grid, before, limit, *(
+            [Place.category == category] if category is not None else []))
 
     async def household(self, household_id: int) -> Household | None:
-        return (await self.session.execute(
-            select(Household).where(Household.id == household_id,
-                                    scope_clause(self.subject, Household.region_code))
-        )).scalar_one_or_none()
+        return await self.scoped(Household, household_id)
 
     async def address(self, address_id: int) -> Address | None:
         return await self.session.get(Address, address_id)

@@ -129,9 +129,13 @@ class FoundIssue(Strict):
 
 
 class VisitCreate(Strict):
+    """A home visit (``household_id`` or ``resident_id``) or a key place's inspection
+    (``place_id``): exactly one of the three."""
+
     client_uuid: UUID
     household_id: int | None = Field(None, ge=1)
     resident_id: int | None = Field(None, ge=1)
+    place_id: int | None = Field(None, ge=1)
     at: datetime | None = None
     location: Location | None = Field(None, description="the visitor's GPS check-in")
     notes: str | None = Field(None, max_length=5000)
@@ -145,6 +149,7 @@ class VisitOut(BaseModel):
     region_code: str
     household_id: int | None
     resident_id: int | None
+    place_id: int | None
     visitor: str
     post: str | None
     at: datetime
@@ -175,5 +180,312 @@ class PiiAccessPage(BaseModel):
     next_cursor: int | None
 
 
+# --- addresses and households ------------------------------------------------------------------
+
+
+class AddressCreate(Strict):
+    """A building in a grid (no parent), a unit in a building, a room in a unit or a building,
+    or a rural house number (``kind`` house, no parent). The full text is the parent's text
+    followed by ``label``; a top-level address's text is ``label`` as given."""
+
+    grid_code: str = Field(pattern=GRID)
+    kind: Literal["building", "unit", "room", "house"]
+    label: str = Field(min_length=1, max_length=50)
+    parent_id: int | None = Field(None, ge=1)
+    lng: float | None = Field(None, ge=-180, le=180)
+    lat: float | None = Field(None, ge=-90, le=90)
+
+
+class AddressOut(BaseModel):
+    id: int
+    region_code: str
+    parent_id: int | None
+    kind: str
+    label: str
+    text: str
+    lng: float | None
+    lat: float | None
+
+
+class AddressPage(BaseModel):
+    items: list[AddressOut]
+    next_cursor: int | None
+
+
+HouseholdKind = Literal["registered", "floating", "mixed"]
+
+
+class HouseholdCreate(Strict):
+    client_uuid: UUID | None = None
+    grid_code: str = Field(pattern=GRID)
+    address_id: int | None = Field(None, ge=1, description="a room or a house in the grid")
+    kind: HouseholdKind = "registered"
+    head_name: str | None = Field(None, min_length=1, max_length=50)
+
+
+class HouseholdUpdate(Strict):
+    version: int = Field(ge=1)
+    address_id: int | None = Field(None, ge=1)
+    kind: HouseholdKind | None = None
+    head_name: str | None = Field(None, min_length=1, max_length=50)
+
+
+class HouseholdOut(BaseModel):
+    id: int
+    region_code: str
+    address_id: int | None
+    address: str | None
+    kind: str
+    head_name: str | None
+    last_visit_at: datetime | None
+    version: int
+
+
+class HouseholdPage(BaseModel):
+    items: list[HouseholdOut]
+    next_cursor: int | None
+
+
+class HouseholdDetail(HouseholdOut):
+    members: list[ResidentOut]
+    visits: list[VisitOut]
+    history: list[ChangeOut]
+
+
+# --- tags -----------------------------------------------------------------------------------------
+
+
+class TagCreate(Strict):
+    """A special-group or key-youth tag; the visit interval follows the category's level
+    (``wangge.registry.places.TAG_LEVELS``)."""
+
+    category: str = Field(max_length=24)
+    level: str = Field(max_length=8)
+    responsible_post: str | None = Field(None, max_length=48, description="ROLE@CODE")
+    fields: dict[str, Any] = Field(default_factory=dict)
+
+
+class TagUpdate(Strict):
+    version: int = Field(ge=1)
+    level: str | None = Field(None, max_length=8)
+    responsible_post: str | None = Field(None, max_length=48)
+    fields: dict[str, Any] | None = None
+    active: bool | None = None
+
+
+# --- places -------------------------------------------------------------------------------------
+
+
+class PlaceCreate(Strict):
+    client_uuid: UUID | None = None
+    grid_code: str = Field(pattern=GRID)
+    category: str = Field(max_length=24)
+    name: str = Field(min_length=1, max_length=100)
+    address: str | None = Field(None, max_length=200)
+    lng: float | None = Field(None, ge=-180, le=180)
+    lat: float | None = Field(None, ge=-90, le=90)
+    responsible_name: str | None = Field(None, max_length=50)
+    responsible_phone: str | None = Field(None, max_length=32)
+    inspection_interval_days: int | None = Field(None, ge=1, le=366, description="default: "
+                                                 "the category's")
+
+
+class PlaceUpdate(Strict):
+    version: int = Field(ge=1)
+    category: str | None = Field(None, max_length=24)
+    name: str | None = Field(None, min_length=1, max_length=100)
+    address: str | None = Field(None, max_length=200)
+    lng: float | None = Field(None, ge=-180, le=180)
+    lat: float | None = Field(None, ge=-90, le=90)
+    responsible_name: str | None = Field(None, max_length=50)
+    responsible_phone: str | None = Field(None, max_length=32)
+    inspection_interval_days: int | None = Field(None, ge=1, le=366)
+
+
+class PlaceDetail(PlaceOut):
+    masked: bool
+    version: int
+    inspections: list[VisitOut]
+    history: list[ChangeOut]
+
+
+# --- enterprises and "three-no" compounds -------------------------------------------------------
+
+
+class EnterpriseCreate(Strict):
+    grid_code: str = Field(pattern=GRID)
+    kind: Literal["enterprise", "social_org"] = "enterprise"
+    name: str = Field(min_length=1, max_length=100)
+    credit_code: str | None = Field(None, max_length=18, description="统一社会信用代码 "
+                                    "(GB 32100, check character verified)")
+    legal_person: str | None = Field(None, max_length=50)
+    employees: int | None = Field(None, ge=0, le=1_000_000)
+    address: str | None = Field(None, max_length=200)
+
+
+class EnterpriseUpdate(Strict):
+    version: int = Field(ge=1)
+    name: str | None = Field(None, min_length=1, max_length=100)
+    legal_person: str | None = Field(None, max_length=50)
+    employees: int | None = Field(None, ge=0, le=1_000_000)
+    address: str | None = Field(None, max_length=200)
+
+
+class EnterpriseOut(BaseModel):
+    id: int
+    region_code: str
+    kind: str
+    name: str
+    credit_code: str | None
+    legal_person: str | None
+    employees: int | None
+    address: str | None
+    version: int
+
+
+class EnterprisePage(BaseModel):
+    items: list[EnterpriseOut]
+    next_cursor: int | None
+
+
+class ChecklistItem(Strict):
+    item: str = Field(min_length=1, max_length=100)
+    done: bool = False
+
+
+class CompoundCreate(Strict):
+    grid_code: str = Field(pattern=GRID)
+    name: str = Field(min_length=1, max_length=100)
+    address: str | None = Field(None, max_length=200)
+    households: int | None = Field(None, ge=0, le=100_000)
+    checklist: list[ChecklistItem] | None = Field(None, max_length=30, description="default: "
+                                                  "the standard rectification items")
+
+
+class CompoundUpdate(Strict):
+    """Ticks checklist items or changes the status; ``rectified`` needs every item done."""
+
+    version: int = Field(ge=1)
+    name: str | None = Field(None, min_length=1, max_length=100)
+    households: int | None = Field(None, ge=0, le=100_000)
+    checklist: list[ChecklistItem] | None = Field(None, max_length=30)
+    status: Literal["pending", "rectifying", "rectified"] | None = None
+
+
+class CompoundOut(BaseModel):
+    id: int
+    region_code: str
+    name: str
+    address: str | None
+    households: int | None
+    checklist: list[ChecklistItem]
+    status: str
+    rectified_at: datetime | None
+    version: int
+
+
+class CompoundPage(BaseModel):
+    items: list[CompoundOut]
+    next_cursor: int | None
+
+
+# --- visit plans ----------------------------------------------------------------------------------
+
+PlanKind = Literal["special_groups", "households", "places", "patrol"]
+
+
+class PlanCreate(Strict):
+    """A visit routine for every grid under ``region_code`` (see ``VisitPlan``)."""
+
+    region_code: str = Field(pattern=r"^\d{2,15}$")
+    name: str = Field(min_length=1, max_length=100)
+    kind: PlanKind
+    categories: list[str] = Field(default_factory=list, max_length=10,
+                                  description="special_groups: tag categories (none: all)")
+    interval_days: int | None = Field(None, ge=1, le=366, description="households and patrol: "
+                                      "required; special_groups: overrides the levels'")
+    roles: list[str] = Field(default_factory=list, max_length=6,
+                             description="patrol: grid roles (default: the three grid roles)")
+    quota: int = Field(1, ge=1, le=100, description="patrol: visits per post and period")
+    starts_on: date | None = None
+
+
+class PlanUpdate(Strict):
+    version: int = Field(ge=1)
+    name: str | None = Field(None, min_length=1, max_length=100)
+    interval_days: int | None = Field(None, ge=1, le=366)
+    quota: int | None = Field(None, ge=1, le=100)
+    active: bool | None = None
+
+
+class PlanOut(BaseModel):
+    id: int
+    region_code: str
+    name: str
+    kind: str
+    categories: list[str]
+    interval_days: int | None
+    roles: list[str]
+    quota: int
+    starts_on: date
+    active: bool
+    created_by: str
+    version: int
+
+
+class PlanList(BaseModel):
+    items: list[PlanOut]
+
+
+class DueItem(BaseModel):
+    """One thing a plan wants visited (or a post behind its quota), most overdue first."""
+
+    kind: Literal["tag", "household", "place", "post"]
+    id: int | None = Field(description="tag, household or place id; none for a post")
+    region_code: str
+    label: str
+    resident_id: int | None = None
+    household_id: int | None = None
+    category: str | None = None
+    level: str | None = None
+    post: str | None = None
+    interval_days: int
+    last_visit_at: datetime | None
+    due_since: datetime | None = Field(description="when it fell due (None: never visited)")
+    done: int | None = Field(None, description="patrol: visits this period")
+    quota: int | None = None
+
+
+class DuePage(BaseModel):
+    plan_id: int
+    region_code: str
+    period_start: datetime | None
+    period_end: datetime | None
+    total: int
+    due: int
+    items: list[DueItem]
+
+
+class ProgressRow(BaseModel):
+    region_code: str
+    name: str
+    total: int
+    done: int
+    rate: float | None
+
+
+class PlanProgress(BaseModel):
+    plan_id: int
+    region_code: str
+    period_start: datetime | None
+    period_end: datetime | None
+    total: int
+    done: int
+    rate: float | None
+    children: list[ProgressRow]
+
+
 ResidentOut.model_rebuild()
 ResidentDetail.model_rebuild()
+HouseholdDetail.model_rebuild()
+PlaceDetail.model_rebuild()

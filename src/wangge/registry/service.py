@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -30,6 +30,7 @@ from wangge.kit.jsontext import compact
 from wangge.models import (
     AuditRecord,
     CollectionRecord,
+    Household,
     PiiAccess,
     Place,
     RegistryChange,
@@ -66,7 +67,7 @@ FAR_METERS = 300.0
 
 
 
-def _post_over(subject: Subject, permission: str, code: str) -> PostRef | None:
+def post_over(subject: Subject, permission: str, code: str) -> PostRef | None:
     """The deepest region post of the subject granting ``permission`` over ``code``."""
     posts = [p for p in subject.posts if grants(p, permission) and p.code == p.region_code
              and code.startswith(p.region_code)]
@@ -75,7 +76,7 @@ def _post_over(subject: Subject, permission: str, code: str) -> PostRef | None:
 
 def can_unmask(subject: Subject, region_code: str) -> bool:
     """Whether the subject sees this region's ID numbers and phones in clear."""
-    return subject.is_system or _post_over(subject, PII_READ, region_code) is not None
+    return subject.is_system or post_over(subject, PII_READ, region_code) is not None
 
 
 def metres_between(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
@@ -87,14 +88,39 @@ def metres_between(lng1: float, lat1: float, lng2: float, lat2: float) -> float:
     return 2 * r * math.asin(math.sqrt(a))
 
 
-def _tag_out(t: ResidentTag) -> TagOut:
+def writer_post(subject: Subject, region_code: str, what: str) -> PostRef | None:
+    """The post writing to the registry at ``region_code``; ``Forbidden`` without one."""
+    post = post_over(subject, REGISTRY_WRITE, region_code)
+    if post is None and not subject.is_system:
+        raise Forbidden(f"{what} needs registry:write in the grid", permission=REGISTRY_WRITE)
+    return post
+
+
+def visit_out(v: Visit) -> VisitOut:
+    return VisitOut(id=v.id, client_uuid=v.client_uuid, region_code=v.region_code,
+                    household_id=v.household_id, resident_id=v.resident_id, place_id=v.place_id,
+                    visitor=v.visitor, post=v.post, at=v.at, lng=v.lng, lat=v.lat,
+                    distance_m=v.distance_m, far=v.far, notes=v.notes,
+                    issues=json.loads(v.issues), case_id=v.case_id)
+
+
+def place_fields(p: Place) -> dict[str, Any]:
+    """A place as lists show it (the responsible person's phone masked)."""
+    return dict(id=p.id, region_code=p.region_code, category=p.category, name=p.name,
+                address=p.address, lng=p.lng, lat=p.lat, responsible_name=p.responsible_name,
+                responsible_phone=p.responsible_phone_masked,
+                inspection_interval_days=p.inspection_interval_days,
+                last_inspected_at=p.last_inspected_at)
+
+
+def tag_out(t: ResidentTag) -> TagOut:
     return TagOut(id=t.id, category=t.category, level=t.level,
                   responsible_post=t.responsible_post, fields=json.loads(t.fields),
                   visit_interval_days=t.visit_interval_days, last_visit_at=t.last_visit_at,
                   active=t.active)
 
 
-def _change_out(c: RegistryChange) -> ChangeOut:
+def change_out(c: RegistryChange) -> ChangeOut:
     return ChangeOut(id=c.id, entity_type=c.entity_type, entity_id=c.entity_id,
                      action=c.action, at=c.at, actor=c.actor, post=c.post,
                      changes=json.loads(c.changes))
@@ -103,7 +129,7 @@ def _change_out(c: RegistryChange) -> ChangeOut:
 class RegistryService:
     # --- residents ------------------------------------------------------------------------------
 
-    def _resident_out(self, r: Resident, tags: Sequence[ResidentTag],
+    def resident_fields(self, r: Resident, tags: Sequence[ResidentTag],
                       clear: dict[str, str | None] | None = None) -> dict[str, Any]:
         return dict(
             id=r.id, region_code=r.region_code, household_id=r.household_id,
@@ -111,7 +137,7 @@ class RegistryService:
             ethnicity=r.ethnicity, population_type=r.population_type,
             id_number=clear["id_number"] if clear is not None else r.id_number_masked,
             phone=clear["phone"] if clear is not None else r.phone_masked,
-            masked=clear is None, tags=[_tag_out(t) for t in tags],
+            masked=clear is None, tags=[tag_out(t) for t in tags],
             merged_into_id=r.merged_into_id, version=r.version, created_at=r.created_at,
             updated_at=r.updated_at)
 
@@ -145,9 +171,9 @@ class RegistryService:
         shown = {"name": data.name, "region_code": data.grid_code,
                  "population_type": data.population_type,
                  "id_number": resident.id_number_masked, "phone": resident.phone_masked}
-        await self._changed(session, subject, post, "resident", resident.id,
+        await self.changed(session, subject, post, "resident", resident.id,
                             data.grid_code, "create", {k: [None, v] for k, v in shown.items()})
-        return ResidentOut(**self._resident_out(resident, []))
+        return self.resident_out(resident, [])
 
     def check_resident(self, subject: Subject, cipher: PiiCipher, data: ResidentCreate,
                        grid_level: str | None) -> tuple[PostRef | None, dict[str, Any]]:
@@ -158,10 +184,7 @@ class RegistryService:
         ``InvalidInput`` naming the field, or ``Forbidden``. Shared with the file import."""
         if not subject.can_read_code(data.grid_code) or grid_level != "grid":
             raise InvalidInput("grid_code", f"{data.grid_code} is not a grid in your scope")
-        post = _post_over(subject, REGISTRY_WRITE, data.grid_code)
-        if post is None and not subject.is_system:
-            raise Forbidden("registering residents needs registry:write in the grid",
-                            permission=REGISTRY_WRITE)
+        post = writer_post(subject, data.grid_code, "registering residents")
         values: dict[str, Any] = dict(sex=data.sex, birth_date=data.birth_date)
         if data.id_number is not None:
             try:
@@ -210,7 +233,7 @@ class RegistryService:
             client_addr=subject.client_addr)))
         return rows
 
-    async def _changed(self, session: AsyncSession, subject: Subject, post: PostRef | None,
+    async def changed(self, session: AsyncSession, subject: Subject, post: PostRef | None,
                        entity: str, entity_id: int, region: str, action: str,
                        changes: dict[str, Any]) -> None:
         """History, collection record and audit record of one registry write (PII masked)."""
@@ -237,24 +260,37 @@ class RegistryService:
         r = await repo.resident(resident_id)
         if r is None:
             raise NotFound(f"resident {resident_id} not found", resident_id=resident_id)
-        clear = None
-        if can_unmask(subject, r.region_code):
-            clear = {"id_number": cipher.decrypt(r.id_number_enc, "id_number")
-                     if r.id_number_enc else None,
-                     "phone": cipher.decrypt(r.phone_enc, "phone") if r.phone_enc else None}
-            shown = [f for f, v in clear.items() if v is not None]
-            if shown:
-                post = _post_over(subject, PII_READ, r.region_code)
-                session.add(PiiAccess(
-                    at=utcnow(), account_id=subject.account_id, actor=subject.name,
-                    post=str(post) if post else None, entity_type="resident", entity_id=r.id,
-                    region_code=r.region_code, fields=",".join(shown), route=route,
-                    client_addr=subject.client_addr if client_addr is None else client_addr))
-                await session.flush()
+        clear = await self.unmask(session, subject, cipher, "resident", r.id, r.region_code, {
+            "id_number": r.id_number_enc, "phone": r.phone_enc}, route=route,
+            client_addr=client_addr)
         tags = (await repo.tags_of([r.id])).get(r.id, [])
         history = await repo.history("resident", [r.id, *await repo.merged_into(r.id)])
-        return ResidentDetail(**self._resident_out(r, tags, clear),
-                              history=[_change_out(c) for c in history])
+        return ResidentDetail(**self.resident_fields(r, tags, clear),
+                              history=[change_out(c) for c in history])
+
+    async def unmask(self, session: AsyncSession, subject: Subject, cipher: PiiCipher,
+                     entity_type: str, entity_id: int, region_code: str,
+                     encrypted: dict[str, str | None], *, route: str | None = None,
+                     client_addr: str | None = None) -> dict[str, str | None] | None:
+        """The PII fields (field → ciphertext) in clear when the subject may see them at
+        ``region_code`` (None otherwise); a view of any value is written to the access log."""
+        if not can_unmask(subject, region_code):
+            return None
+        clear = {f: cipher.decrypt(v, f) if v else None for f, v in encrypted.items()}
+        shown = [f for f, v in clear.items() if v is not None]
+        if shown:
+            post = post_over(subject, PII_READ, region_code)
+            session.add(PiiAccess(
+                at=utcnow(), account_id=subject.account_id, actor=subject.name,
+                post=str(post) if post else None, entity_type=entity_type, entity_id=entity_id,
+                region_code=region_code, fields=",".join(shown), route=route,
+                client_addr=subject.client_addr if client_addr is None else client_addr))
+            await session.flush()
+        return clear
+
+    def resident_out(self, r: Resident, tags: Sequence[ResidentTag]) -> ResidentOut:
+        """A resident as lists show it (masked)."""
+        return ResidentOut(**self.resident_fields(r, tags))
 
     async def residents(self, session: AsyncSession, subject: Subject, cipher: PiiCipher, *,
                         grid: str | None = None, q: str | None = None,
@@ -283,7 +319,7 @@ class RegistryService:
         more = len(rows) > limit
         rows = rows[:limit]
         tags = await repo.tags_of([r.id for r in rows])
-        return ResidentPage(items=[ResidentOut(**self._resident_out(r, tags.get(r.id, [])))
+        return ResidentPage(items=[self.resident_out(r, tags.get(r.id, []))
                                    for r in rows],
                             next_cursor=rows[-1].id if more and rows else None)
 
@@ -300,16 +336,8 @@ class RegistryService:
                                                                      limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        return PlacePage(items=[self._place_out(p) for p in rows],
+        return PlacePage(items=[PlaceOut(**place_fields(p)) for p in rows],
                          next_cursor=rows[-1].id if more and rows else None)
-
-    def _place_out(self, p: Place) -> PlaceOut:
-        return PlaceOut(id=p.id, region_code=p.region_code, category=p.category, name=p.name,
-                        address=p.address, lng=p.lng, lat=p.lat,
-                        responsible_name=p.responsible_name,
-                        responsible_phone=p.responsible_phone_masked,
-                        inspection_interval_days=p.inspection_interval_days,
-                        last_inspected_at=p.last_inspected_at)
 
     # --- visits ---------------------------------------------------------------------------------
 
@@ -327,27 +355,31 @@ class RegistryService:
                     existing.content_hash != content_hash:
                 raise Conflict("client_uuid: already used for a different visit",
                                field="client_uuid")
-            return self._visit_out(existing), False
-        if (data.household_id is None) == (data.resident_id is None):
-            raise InvalidInput("household_id", "give household_id or resident_id (one)")
-        household = resident = None
+            return visit_out(existing), False
+        if sum(x is not None for x in (data.household_id, data.resident_id, data.place_id)) != 1:
+            raise InvalidInput("household_id", "give one of household_id, resident_id and "
+                               "place_id")
+        household = resident = place = None
         if data.household_id is not None:
             household = await repo.household(data.household_id)
             if household is None:
                 raise InvalidInput("household_id", f"no household {data.household_id} in "
                                    "your scope")
             region = household.region_code
-        else:
-            resident = await repo.resident(data.resident_id or 0)
+        elif data.resident_id is not None:
+            resident = await repo.resident(data.resident_id)
             if resident is None:
                 raise InvalidInput("resident_id", f"no resident {data.resident_id} in your "
                                    "scope")
             region = resident.region_code
             if resident.household_id is not None:
                 household = await repo.household(resident.household_id)
-        post = _post_over(subject, REGISTRY_WRITE, region)
-        if post is None and not subject.is_system:
-            raise Forbidden("visits need registry:write in the grid", permission=REGISTRY_WRITE)
+        else:
+            place = await repo.scoped(Place, data.place_id or 0)
+            if place is None:
+                raise InvalidInput("place_id", f"no place {data.place_id} in your scope")
+            region = place.region_code
+        post = writer_post(subject, region, "visits")
         now = utcnow()
         at = data.at or now
         if at > now:
@@ -358,12 +390,14 @@ class RegistryService:
             lng, lat = round(float(x), 7), round(float(y), 7)
             address = await repo.address(household.address_id) \
                 if household is not None and household.address_id else None
-            if address is not None and address.lng is not None and address.lat is not None:
-                distance = round(metres_between(lng, lat, address.lng, address.lat), 1)
+            target = (place.lng, place.lat) if place is not None else \
+                (address.lng, address.lat) if address is not None else (None, None)
+            if target[0] is not None and target[1] is not None:
+                distance = round(metres_between(lng, lat, target[0], target[1]), 1)
         visit = Visit(
             client_uuid=str(data.client_uuid), content_hash=content_hash, region_code=region,
             household_id=household.id if household else None,
-            resident_id=resident.id if resident else None,
+            resident_id=resident.id if resident else None, place_id=place.id if place else None,
             visitor_account_id=subject.account_id, visitor=subject.name,
             post=str(post) if post else None, at=at, lng=lng, lat=lat, distance_m=distance,
             far=distance is not None and distance > FAR_METERS, notes=data.notes,
@@ -372,20 +406,45 @@ class RegistryService:
         await session.flush()
         if data.case is not None:
             visit.case_id = await self._open_case(session, subject, visit, data, index)
+        await self._mark_visited(session, visit, resident, household, place)
+        await record(session, subject, "visit.recorded", target_type="visit",
+                     target_id=visit.id, region_code=region, post=str(post) if post else None,
+                     changes={"household_id": (None, visit.household_id),
+                              "resident_id": (None, visit.resident_id),
+                              "place_id": (None, visit.place_id),
+                              "distance_m": (None, distance), "far": (None, visit.far),
+                              "case_id": (None, visit.case_id)})
+        return visit_out(visit), True
+
+    @staticmethod
+    async def _mark_visited(session: AsyncSession, visit: Visit, resident: Resident | None,
+                            household: Household | None, place: Place | None) -> None:
+        """Moves the last-visit times the plans read: the place's inspection, or the
+        household's visit and the special-group tags of the people visited (a later visit
+        recorded offline never moves them back). Not an edit of the entry: its version stays,
+        so a worker's open form does not go stale because someone visited."""
+        at = visit.at
+        if place is not None:
+            await session.execute(
+                update(Place).where(Place.id == place.id, or_(
+                    Place.last_inspected_at.is_(None), Place.last_inspected_at < at))
+                .values(last_inspected_at=at).execution_options(synchronize_session=False))
+            await session.refresh(place, ["last_inspected_at"])
+            return
+        if household is not None and resident is None:
+            await session.execute(
+                update(Household).where(Household.id == household.id, or_(
+                    Household.last_visit_at.is_(None), Household.last_visit_at < at))
+                .values(last_visit_at=at).execution_options(synchronize_session=False))
         visited = select(Resident.id).where(
             Resident.id == resident.id if resident is not None
             else Resident.household_id == visit.household_id)
         await session.execute(
             update(ResidentTag).where(ResidentTag.resident_id.in_(visited),
-                                      ResidentTag.active.is_(True))
+                                      ResidentTag.active.is_(True),
+                                      or_(ResidentTag.last_visit_at.is_(None),
+                                          ResidentTag.last_visit_at < at))
             .values(last_visit_at=at).execution_options(synchronize_session=False))
-        await record(session, subject, "visit.recorded", target_type="visit",
-                     target_id=visit.id, region_code=region, post=str(post) if post else None,
-                     changes={"household_id": (None, visit.household_id),
-                              "resident_id": (None, visit.resident_id),
-                              "distance_m": (None, distance), "far": (None, visit.far),
-                              "case_id": (None, visit.case_id)})
-        return self._visit_out(visit), True
 
     async def _open_case(self, session: AsyncSession, subject: Subject, visit: Visit,
                          data: VisitCreate, index: GridIndexCache | None) -> int:
@@ -404,13 +463,6 @@ class RegistryService:
             and visit.lat is not None else None)
         out, _ = await case_service.create(session, subject, created, index or GridIndexCache(0))
         return out.id
-
-    def _visit_out(self, v: Visit) -> VisitOut:
-        return VisitOut(id=v.id, client_uuid=v.client_uuid, region_code=v.region_code,
-                        household_id=v.household_id, resident_id=v.resident_id,
-                        visitor=v.visitor, post=v.post, at=v.at, lng=v.lng, lat=v.lat,
-                        distance_m=v.distance_m, far=v.far, notes=v.notes,
-                        issues=json.loads(v.issues), case_id=v.case_id)
 
     # --- the PII access log ---------------------------------------------------------------------
 
@@ -440,10 +492,7 @@ class RegistryService:
         r = await RegistryRepository(session, subject).resident(resident_id)
         if r is None:
             raise NotFound(f"resident {resident_id} not found", resident_id=resident_id)
-        post = _post_over(subject, REGISTRY_WRITE, r.region_code)
-        if post is None and not subject.is_system:
-            raise Forbidden("changing residents needs registry:write in the grid",
-                            permission=REGISTRY_WRITE)
+        post = writer_post(subject, r.region_code, "changing residents")
         if r.merged_into_id is not None:
             raise Conflict(f"resident {r.id} was merged into {r.merged_into_id}",
                            field="resident_id", merged_into_id=r.merged_into_id)
@@ -495,10 +544,10 @@ class RegistryService:
             except StaleDataError:
                 raise Conflict("the resident changed meanwhile; reload it",
                                field="version") from None
-            await self._changed(session, subject, post, "resident", r.id, r.region_code,
+            await self.changed(session, subject, post, "resident", r.id, r.region_code,
                                 "update", changes)
         tags = (await RegistryRepository(session, subject).tags_of([r.id])).get(r.id, [])
-        return ResidentOut(**self._resident_out(r, tags))
+        return self.resident_out(r, tags)
 
     async def merge_resident(self, session: AsyncSession, subject: Subject, resident_id: int,
                              data: MergeIn) -> ResidentOut:
@@ -532,12 +581,12 @@ class RegistryService:
                               .values(resident_id=keep.id)
                               .execution_options(synchronize_session=False))
         await session.flush()
-        await self._changed(session, subject, post, "resident", dup.id, dup.region_code,
+        await self.changed(session, subject, post, "resident", dup.id, dup.region_code,
                             "merge", {"merged_into_id": [None, keep.id]})
-        await self._changed(session, subject, post, "resident", keep.id, keep.region_code,
+        await self.changed(session, subject, post, "resident", keep.id, keep.region_code,
                             "merge", {"merged_from_id": [None, dup.id], **moved})
         tags = (await RegistryRepository(session, subject).tags_of([keep.id])).get(keep.id, [])
-        return ResidentOut(**self._resident_out(keep, tags))
+        return self.resident_out(keep, tags)
 
 
 registry_service = RegistryService()
