@@ -7,7 +7,7 @@ import time
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, cast
 
 import typer
 from rich.console import Console
@@ -447,29 +447,32 @@ class ImportMode(StrEnum):
 @registry_app.command("import")
 def registry_import(
     file: Annotated[Path, typer.Argument(help=".csv (UTF-8 or GBK) or .xlsx")],
-    entity: Annotated[str, typer.Option(help="what the file holds (residents)")] = "residents",
+    entity: Annotated[str, typer.Option(help="what the file holds: residents, households or "
+                                        "places")] = "residents",
     mode: Annotated[ImportMode, typer.Option(help="all: any invalid row imports nothing; "
                                                   "valid: import the valid rows")] = ImportMode.all,
     as_user: Annotated[str | None, typer.Option("--as", help="act as this account (its scope "
                                                 "and rights); default: system")] = None,
 ) -> None:
-    """Imports residents with a report (row, field, reason); duplicates by ID number are
-    reported, never stored twice. Nothing imported and a problem found: exit code 2."""
+    """Imports residents, households or key places with a report (row, field, reason);
+    duplicates are reported, never stored twice. Nothing imported and a problem found: exit
+    code 2."""
     from wangge.kit.crypto import cipher_for
     from wangge.kit.errors import InvalidInput
-    from wangge.registry.imports import registry_imports
+    from wangge.registry.imports import SPECS, Entity, registry_imports
 
     async def work(engine: AsyncEngine) -> bool:
-        if entity != "residents":
-            raise InvalidInput("entity", "only residents can be imported so far")
+        if entity not in SPECS:
+            raise InvalidInput("entity", "must be one of " + ", ".join(SPECS))
         if not file.is_file():
             raise InvalidInput("file", "no such file", file=str(file))
         settings = get_settings()
         cipher = cipher_for(settings.pii_key, settings.pii_key_file)
         async with create_sessionmaker(engine)() as session, session.begin():
             subject = await registry_imports.acting_as(session, as_user)
-            report = await registry_imports.residents(session, subject, cipher, file.name,
-                                                      file.read_bytes(), mode.value)
+            report = await registry_imports.run(session, subject, cipher,
+                                                cast(Entity, entity), file.name,
+                                                file.read_bytes(), mode.value)
         table = Table("row", "field", "reason", title=f"{file.name}: {report.rows:,} rows, "
                       f"{report.imported:,} imported, {len(report.errors):,} problems, "
                       f"{len(report.duplicates):,} duplicates")
@@ -477,7 +480,7 @@ def registry_import(
         for e in report.errors[:shown]:
             table.add_row(str(e.row), e.field, e.reason)
         for d in report.duplicates[:max(0, shown - len(report.errors))]:
-            table.add_row(str(d.row), "id_number", f"duplicate: {d.reason}")
+            table.add_row(str(d.row), SPECS[entity].key_field, f"duplicate: {d.reason}")
         if report.errors or report.duplicates:
             console.print(table)
         else:

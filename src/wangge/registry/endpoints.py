@@ -366,23 +366,23 @@ async def plan_progress(plan_id: int, session: Session, subject: Reader,
 
 
 @router.post("/api/v1/registry/imports", response_model=ImportOut, status_code=201,
-             dependencies=CSRF,
+             dependencies=CSRF, response_model_exclude_none=True,
              responses={200: {"description": "Nothing new to store (only duplicates)"},
                         422: {"description": "Invalid rows (mode=all: nothing stored) or an "
                                              "unreadable file; the body is the report"}})
 async def import_file(
     response: Response, session: Session, subject: Writer, cipher: Cipher,
-    entity: Literal["residents"] = Query("residents"),
+    entity: Literal["residents", "households", "places"] = Query("residents"),
     mode: Literal["all", "valid"] = Query("all", description="all: any invalid row stores "
                                           "nothing; valid: store the valid rows"),
     file: UploadFile = File(..., description=".xlsx, or CSV in UTF-8 or GBK"),
 ) -> Any:
-    """Imports residents from CSV or Excel with a report (row, field, reason); ID numbers
-    already registered (or repeated in the file) are reported as duplicates, never stored
-    twice."""
+    """Imports residents, households or key places from CSV or Excel with a report (row,
+    field, reason); entries already registered (or repeated in the file) are reported as
+    duplicates, never stored twice."""
     content = await file.read(IMPORT_MAX_BYTES + 1)
-    report = await registry_imports.residents(session, subject, cipher,
-                                              file.filename or "upload", content, mode)
+    report = await registry_imports.run(session, subject, cipher, entity,
+                                        file.filename or "upload", content, mode)
     body = report.as_json()
     if report.imported == 0 and report.errors:
         return JSONResponse(status_code=422, content={

@@ -357,7 +357,8 @@ class EntityService:
         return category
 
     @staticmethod
-    def _phone(cipher: PiiCipher, value: str | None) -> dict[str, Any]:
+    def place_phone(cipher: PiiCipher, value: str | None) -> dict[str, Any]:
+        """A responsible person's phone as the columns hold it (422 naming it if invalid)."""
         if value is None:
             return dict(responsible_phone_enc=None, responsible_phone_hash=None,
                         responsible_phone_masked=None)
@@ -382,7 +383,7 @@ class EntityService:
                     responsible_name=data.responsible_name,
                     inspection_interval_days=data.inspection_interval_days
                     or PLACE_INTERVALS[category], created_at=now, updated_at=now,
-                    **self._phone(cipher, data.responsible_phone))
+                    **self.place_phone(cipher, data.responsible_phone))
         await self._created(session, subject, row, "place", {
             "category": category, "name": data.name, "address": data.address,
             "responsible_name": data.responsible_name,
@@ -404,7 +405,7 @@ class EntityService:
         changes = _apply(row, given, ("category", "name", "address", "lng", "lat",
                                       "responsible_name", "inspection_interval_days"))
         if "responsible_phone" in given:
-            values = self._phone(cipher, given["responsible_phone"])
+            values = self.place_phone(cipher, given["responsible_phone"])
             if values["responsible_phone_hash"] != row.responsible_phone_hash:
                 changes["responsible_phone"] = [row.responsible_phone_masked,
                                                 values["responsible_phone_masked"]]

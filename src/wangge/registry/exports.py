@@ -14,16 +14,17 @@ import io
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from wangge.authz.permissions import PII_READ
-from wangge.authz.scope import Subject, in_subtree, scope_clause
+from wangge.authz.scope import Subject
 from wangge.kit.actions import record
 from wangge.kit.crypto import PiiCipher
 from wangge.kit.db import utcnow
 from wangge.kit.errors import InvalidInput, NotFound
-from wangge.models import PiiAccess, Resident
+from wangge.models import PiiAccess
+from wangge.registry.repository import RegistryRepository
 from wangge.registry.service import can_unmask, post_over
 
 Format = Literal["csv", "xlsx"]
@@ -45,22 +46,6 @@ class ExportFile:
     clear: int  # rows with PII in clear (each logged)
 
 
-class ExportRepository:
-    """The export's one query: live residents in the caller's scope (a region's subtree)."""
-
-    def __init__(self, session: AsyncSession, subject: Subject) -> None:
-        self.session = session
-        self.subject = subject
-
-    async def residents(self, region: str | None, limit: int) -> list[Resident]:
-        stmt = select(Resident).where(scope_clause(self.subject, Resident.region_code),
-                                      Resident.merged_into_id.is_(None))
-        if region is not None:
-            stmt = stmt.where(in_subtree(Resident.region_code, region))
-        return list((await self.session.execute(
-            stmt.order_by(Resident.region_code, Resident.id).limit(limit))).scalars())
-
-
 class RegistryExports:
     async def residents(self, session: AsyncSession, subject: Subject, cipher: PiiCipher,
                         *, grid: str | None, fmt: Format = "csv",
@@ -68,7 +53,7 @@ class RegistryExports:
         """The residents of ``grid`` (any region: its subtree; None: the whole scope)."""
         if grid is not None and not subject.can_read_code(grid):
             raise NotFound(f"region {grid} not found", region=grid)
-        rows = await ExportRepository(session, subject).residents(grid, MAX_ROWS + 1)
+        rows = await RegistryRepository(session, subject).export_page(grid, MAX_ROWS + 1)
         if len(rows) > MAX_ROWS:
             raise InvalidInput("grid", f"more than {MAX_ROWS} residents; export a smaller "
                                "region at a time")

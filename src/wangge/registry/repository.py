@@ -25,6 +25,7 @@ from wangge.models import (
 )
 
 M = TypeVar("M", bound=Any)
+CHUNK = 500  # bound parameters per IN (...) list, well under SQLite's limit
 
 
 class RegistryRepository:
@@ -60,6 +61,28 @@ class RegistryRepository:
             stmt = stmt.where(Resident.id < before)
         return list((await self.session.execute(
             stmt.order_by(Resident.id.desc()).limit(limit))).scalars())
+
+    async def export_page(self, region: str | None, limit: int) -> list[Resident]:
+        """Live residents in scope (a region's subtree) in grid order: the export."""
+        stmt = self.readable_residents().where(Resident.merged_into_id.is_(None))
+        if region is not None:
+            stmt = stmt.where(in_subtree(Resident.region_code, region))
+        return list((await self.session.execute(
+            stmt.order_by(Resident.region_code, Resident.id).limit(limit))).scalars())
+
+    async def live_by_id_hashes(self, hashes: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """hash -> (resident id, grid) of live records anywhere (duplicate check of an
+        import, unscoped like ``live_by_id_hash``), in chunks of bound parameters."""
+        unique = sorted(set(hashes))
+        out: dict[str, tuple[int, str]] = {}
+        for i in range(0, len(unique), CHUNK):
+            for h, rid, code in (await self.session.execute(
+                    select(Resident.id_number_hash, Resident.id, Resident.region_code).where(
+                        Resident.id_number_hash.in_(unique[i:i + CHUNK]),
+                        Resident.merged_into_id.is_(None)))):
+                if h is not None:
+                    out[h] = (rid, code)
+        return out
 
     async def live_by_id_hash(self, id_hash: str) -> Resident | None:
         """The live record with this ID number anywhere (duplicate check, unscoped)."""
@@ -113,6 +136,52 @@ class RegistryRepository:
         return (await self.session.execute(
             select(Enterprise).where(Enterprise.credit_code == code))).scalar_one_or_none()
 
+    async def addresses_named(self, keys: Sequence[tuple[str, str]],
+                              ) -> dict[tuple[str, str], Address]:
+        """(grid, normalised text) -> the address, for the keys given (an import's rows)."""
+        out: dict[tuple[str, str], Address] = {}
+        grids = sorted({g for g, _ in keys})
+        texts = sorted({t for _, t in keys})
+        for i in range(0, len(texts), CHUNK):
+            for a in (await self.session.execute(select(Address).where(
+                    Address.normalised.in_(texts[i:i + CHUNK]),
+                    Address.region_code.in_(grids[:CHUNK]),
+                    scope_clause(self.subject, Address.region_code)))).scalars():
+                out.setdefault((a.region_code, a.normalised), a)
+        return out
+
+    async def households_at(self, keys: Sequence[tuple[int, str | None]],
+                            ) -> dict[Any, tuple[int, str]]:
+        """(address id, head) -> (household id, grid) of households already registered."""
+        wanted = set(keys)
+        addresses = sorted({a for a, _ in keys})
+        out: dict[Any, tuple[int, str]] = {}
+        for i in range(0, len(addresses), CHUNK):
+            for hid, address, head, grid in (await self.session.execute(
+                    select(Household.id, Household.address_id, Household.head_name,
+                           Household.region_code)
+                    .where(Household.address_id.in_(addresses[i:i + CHUNK])))).all():
+                if (address, head) in wanted:
+                    out.setdefault((address, head), (hid, grid))
+        return out
+
+    async def places_named(self, keys: Sequence[tuple[str, str, str]],
+                           ) -> dict[Any, tuple[int, str]]:
+        """(grid, category, normalised name) -> (place id, grid) of places registered."""
+        from wangge.registry.addresses import normalise_address
+
+        wanted = set(keys)
+        grids = sorted({g for g, _, _ in keys})
+        out: dict[Any, tuple[int, str]] = {}
+        for i in range(0, len(grids), CHUNK):
+            for pid, grid, category, name in (await self.session.execute(
+                    select(Place.id, Place.region_code, Place.category, Place.name)
+                    .where(Place.region_code.in_(grids[i:i + CHUNK])))).all():
+                key = (grid, category, normalise_address(name))
+                if key in wanted:
+                    out.setdefault(key, (pid, grid))
+        return out
+
     async def members(self, household_id: int) -> list[Resident]:
         return list((await self.session.execute(
             self.readable_residents().where(Resident.household_id == household_id,
@@ -148,6 +217,16 @@ class RegistryRepository:
     async def region_level(self, code: str) -> str | None:
         return (await self.session.execute(
             select(Region.level).where(Region.code == code))).scalar_one_or_none()
+
+    async def region_levels(self, codes: Sequence[str]) -> dict[str, str]:
+        """code -> level of the codes that are regions (in chunks of bound parameters)."""
+        unique = sorted(set(codes))
+        out: dict[str, str] = {}
+        for i in range(0, len(unique), CHUNK):
+            out.update((await self.session.execute(
+                select(Region.code, Region.level).where(
+                    Region.code.in_(unique[i:i + CHUNK])))).all())
+        return out
 
     async def visit_by_client_uuid(self, client_uuid: str) -> Visit | None:
         return (await self.session.execute(

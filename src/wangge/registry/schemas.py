@@ -223,6 +223,15 @@ class HouseholdCreate(Strict):
     head_name: str | None = Field(None, min_length=1, max_length=50)
 
 
+class HouseholdImport(Strict):
+    """A household as a file row gives it: the standard address by its text."""
+
+    grid_code: str = Field(pattern=GRID)
+    address: str = Field(min_length=1, max_length=200)
+    kind: HouseholdKind = "registered"
+    head_name: str | None = Field(None, min_length=1, max_length=50)
+
+
 class HouseholdUpdate(Strict):
     version: int = Field(ge=1)
     address_id: int | None = Field(None, ge=1)

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -166,8 +167,14 @@ class RegistryService:
             region_code=data.grid_code, household_id=data.household_id, relation=data.relation,
             name=data.name, ethnicity=data.ethnicity, population_type=data.population_type,
             created_at=now, updated_at=now, **values)
-        session.add(resident)
-        await session.flush()
+        try:
+            async with session.begin_nested():
+                session.add(resident)
+                await session.flush()
+        except IntegrityError:
+            # Registered by another request since the check above (the unique index).
+            raise Conflict("id_number: this person is already registered",
+                           field="id_number") from None
         shown = {"name": data.name, "region_code": data.grid_code,
                  "population_type": data.population_type,
                  "id_number": resident.id_number_masked, "phone": resident.phone_masked}

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from wangge.auth.repository import AuthRepository
 from wangge.authz.permissions import REGISTRY_READ, REGISTRY_WRITE, grants
@@ -53,7 +54,7 @@ SCRIPT_TEXT = (
     "network_error", "vis_locating", "vis_located", "vis_locate_denied", "vis_locate_failed",
     "vis_locate_unsupported", "vis_locate_retry", "vis_submit", "vis_sending", "vis_done",
     "vis_distance", "vis_no_distance", "vis_far", "vis_case_opened", "vis_need_case",
-    "vis_fix", "vis_left", "vis_patrol_done", "vis_patrol_count", "vis_quota_met",
+    "vis_fix", "vis_due_count", "vis_nothing_due", "vis_patrol_count", "vis_quota_met",
     "vis_conflict_uuid", "col_need_name", "col_saved", "col_phone_saved", "col_duplicate",
     "col_stale", "col_no_match", "col_searching", "col_choose", "col_need_phone",
     "reg_invalid.id_number", "reg_invalid.phone",
@@ -133,7 +134,7 @@ def _rows(page: DuePage, now: datetime) -> list[Row]:
     return rows
 
 
-async def _cards(session: Session, subject: Subject, grids: list[str],
+async def _cards(session: AsyncSession, subject: Subject, grids: list[str],
                  person_name: str | None) -> list[PlanCard]:
     now = utcnow()
     cards: list[PlanCard] = []
@@ -154,12 +155,14 @@ async def _cards(session: Session, subject: Subject, grids: list[str],
     return cards
 
 
-def _script_config(t: Translator, grids: list[str]) -> dict[str, Any]:
+def _script_config(t: Translator, subject: Subject, grids: list[str],
+                   person_name: str | None) -> dict[str, Any]:
     # The API's validation reasons, by how they start, as the page says them ({expected}
     # is filled in by the script).
     reasons = [[start, t(key, expected="{expected}")] for start, key in REASONS]
     return {"text": {k: t(k) for k in SCRIPT_TEXT}, "reasons": reasons, "grids": grids,
-            "issues": {i: t(f"vis_issue.{i}") for i in ISSUES}}
+            "posts": {g: [str(p) for p in subject.posts if p.region_code == g] for g in grids},
+            "person": person_name}
 
 
 @router.get("/my/visits", response_class=HTMLResponse)
@@ -172,7 +175,8 @@ async def my_visits(request: Request, session: Session, subject: RegistryReader)
     grids = worker_grids(subject)
     person = await AuthRepository(session).person(subject.person_id) \
         if subject.person_id is not None else None
-    cards = await _cards(session, subject, grids, person.name if person else None)
+    person_name = person.name if person else None
+    cards = await _cards(session, subject, grids, person_name)
     households: dict[str, list[HouseholdOut]] = {}
     for grid in grids:
         households[grid] = (await entity_service.households(
@@ -186,7 +190,7 @@ async def my_visits(request: Request, session: Session, subject: RegistryReader)
     return render(request, lang, "registry/visits.html", nav="my-visits", grids=grids,
                   cards=cards, households=households, labels=labels, local_time=local_time,
                   categories=categories, issues=ISSUES, population_types=POPULATION_TYPES,
-                  relations=RELATIONS, config=_script_config(t, grids),
+                  relations=RELATIONS, config=_script_config(t, subject, grids, person_name),
                   grid_name=lambda g: _grid_name(names, g))
 
 
