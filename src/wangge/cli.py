@@ -542,6 +542,9 @@ def demo(
         if not summary.skipped:
             console.print(f"registry: {summary.residents:,} residents, "
                           f"{summary.households:,} households, {summary.places:,} places")
+        from wangge.registry.demo import ensure_plans
+
+        await ensure_plans(engine, CITY, say=console.print)
 
     run_with_engine(work)
     logins = run_with_engine(prepare_accounts)

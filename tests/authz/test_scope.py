@@ -21,6 +21,19 @@ class TestPrefixEnd:
         assert prefix_end(prefix) == end
 
 
+class TestInSubtree:
+    def test_a_grid_is_an_equality_and_anything_above_a_range(self) -> None:
+        from wangge.authz.scope import in_subtree
+        from wangge.models import Case, Resident
+
+        grid = in_subtree(Resident.region_code, "410702002022003").compile()
+        assert str(grid) == "residents.region_code = :region_code_1"
+        county = in_subtree(Resident.region_code, "410702").compile()
+        assert county.params == {"region_code_1": "410702", "region_code_2": "410703"}
+        # Category codes are longer than 15: a 15-character one still has a subtree.
+        assert ">=" in str(in_subtree(Case.category_code, "123456789012345").compile())
+
+
 class TestReadable:
     async def _codes(self, url: str, subject: Subject) -> set[str]:
         engine = create_engine(url)

@@ -13,7 +13,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.cases.support import COUNTY, GRID, SIBLING_GRID, World, open_world
+from tests.cases.support import (
+    COUNTY,
+    GRID,
+    SIBLING_GRID,
+    SIBLING_LEADER,
+    VILLAGE,
+    World,
+    open_world,
+)
 from tests.factories import PASSWORD, bearer_token, create_account
 
 from wangge.registry.idnumber import make
@@ -210,3 +218,30 @@ def test_updates_and_merges_keep_every_history(world: World) -> None:
     gone = world.client.patch(f"/api/v1/residents/{dup['id']}", headers=world.auth(
         "grid-member"), json={"version": dup["version"] + 1, "name": "x"})
     assert gone.status_code == 409 and gone.json()["merged_into_id"] == first["id"]
+
+
+def test_a_region_above_a_grid_lists_its_newest_residents_page_by_page(world: World) -> None:
+    """A county, township or village list (on PostgreSQL read grid by grid) is the same as
+    the newest-first order of all its residents, page after page, with a name prefix too."""
+    for grid in (GRID, SIBLING_GRID, GRID, SIBLING_GRID, GRID):
+        user = "grid-member" if grid == GRID else SIBLING_LEADER
+        assert register(world, user, grid_code=grid, name="页序测试").status_code == 201
+    for region, q in ((VILLAGE, None), (COUNTY, None), (COUNTY, "页序")):
+        where = "region_code LIKE :p AND merged_into_id IS NULL" + (
+            " AND name LIKE :q" if q else "")
+        expected = [r[0] for r in world.sql(f"SELECT id FROM residents WHERE {where} "
+                                            "ORDER BY id DESC", p=f"{region}%", q=f"{q}%")]
+        got: list[int] = []
+        params: dict[str, Any] = {"grid": region, "limit": 2, **({"q": q} if q else {})}
+        while len(got) < min(len(expected), 6):
+            page = world.get("county", "/api/v1/residents", **params).json()
+            got += [x["id"] for x in page["items"]]
+            if page["next_cursor"] is None:
+                break
+            params["before"] = page["next_cursor"]
+        assert got == expected[:len(got)] and len(got) >= min(len(expected), 6)
+    # The county's commander without a grid: its whole scope, the same order.
+    top = world.get("county", "/api/v1/residents", limit=3).json()["items"]
+    assert [x["id"] for x in top] == [r[0] for r in world.sql(
+        "SELECT id FROM residents WHERE region_code LIKE :p AND merged_into_id IS NULL "
+        "ORDER BY id DESC LIMIT 3", p=f"{COUNTY}%")]

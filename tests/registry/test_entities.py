@@ -12,9 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import create_engine as create_sync
+from sqlalchemy import text
 from tests.cases.support import COUNTY, GRID, SIBLING_GRID, VILLAGE, World, open_world
 
+from wangge.kit.cli import run_sync
+from wangge.kit.db import create_engine, sync_url
 from wangge.registry import creditcode
+from wangge.registry.demo import PLANS, ensure_plans
 from wangge.registry.idnumber import make
 
 _seq = iter(range(200, 999))
@@ -319,3 +324,21 @@ class TestVisitPlans:
         assert r.status_code == 200 and not r.json()["active"]
         assert plan["id"] not in [p["id"] for p in world.get(
             "grid-member", "/api/v1/visit-plans", region=GRID, active=True).json()["items"]]
+
+
+def test_the_demo_sets_its_city_plans_once(city_with_grids: str) -> None:
+    async def twice() -> tuple[int, int]:
+        engine = create_engine(city_with_grids)
+        try:
+            return await ensure_plans(engine, "4107"), await ensure_plans(engine, "4107")
+        finally:
+            await engine.dispose()
+
+    assert run_sync(twice) == (len(PLANS), 0)
+    engine = create_sync(sync_url(city_with_grids))
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT region_code, kind, created_by FROM visit_plans "
+                                 "ORDER BY id")).all()
+    engine.dispose()
+    assert [(r[0], r[1]) for r in rows] == [("4107", p["kind"]) for p in PLANS]
+    assert {r[2] for r in rows} == {"system"}

@@ -27,7 +27,15 @@ def prefix_end(prefix: str) -> str | None:
 
 
 def in_subtree(column: Any, prefix: str) -> ColumnElement[bool]:
-    """``column`` lies in the subtree rooted at region ``prefix`` (a B-tree range scan)."""
+    """``column`` lies in the subtree rooted at region ``prefix`` (a B-tree range scan).
+
+    A prefix as long as the column holds (a grid's 15 digits in a ``String(15)``) has no
+    subtree: it is an equality, which the planner estimates as one value — as a range it may
+    think a grid holds a large share of the table and choose a worse plan.
+    """
+    if len(prefix) >= (getattr(getattr(column, "type", None), "length", None) or 10**6):
+        eq: ColumnElement[bool] = column == prefix
+        return eq
     end = prefix_end(prefix)
     lower = column >= prefix
     return and_(lower, column < end) if end is not None else lower

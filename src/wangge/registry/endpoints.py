@@ -71,7 +71,7 @@ CODE = r"^\d{2,15}$"
 XLSX = MEDIA_TYPES["xlsx"]
 
 
-def get_cipher(request: Request) -> PiiCipher:
+async def get_cipher(request: Request) -> PiiCipher:
     settings = request.app.state.settings
     return cipher_for(settings.pii_key, settings.pii_key_file)
 
