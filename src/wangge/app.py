@@ -38,6 +38,7 @@ from wangge.kit.web import Session
 from wangge.org.endpoints import router as regions_router
 from wangge.registry.endpoints import router as registry_router
 from wangge.registry.pages import router as registry_pages_router
+from wangge.registry.visit_pages import router as visit_pages_router
 from wangge.stream.endpoints import router as stream_router
 from wangge.web.pages import router as pages_router
 
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(directives_router)
     app.include_router(directives_pages_router)
     app.include_router(registry_router)
+    app.include_router(visit_pages_router)
     app.include_router(registry_pages_router)
     app.mount("/static", StaticFiles(directory=PACKAGE_ROOT / "web" / "static"), name="static")
     return app

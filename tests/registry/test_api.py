@@ -172,7 +172,7 @@ def test_a_visit_checks_in_flags_far_ones_and_opens_a_case(world: World) -> None
     assert far.json()["far"] is True and far.json()["distance_m"] > 4000
     assert visit(client_uuid=key, location={"lng": 113.95, "lat": 35.3}).status_code == 200
     assert visit(client_uuid=key).status_code == 409
-    found = visit(issues=["楼道堆放杂物"], case={
+    found = visit(location={"lng": 114.2, "lat": 35.5}, issues=["楼道堆放杂物"], case={
         "category_code": "99", "title": "楼道堆放杂物", "description": "影响消防通道"})
     assert found.status_code == 201, found.text
     case = world.detail("grid-leader", found.json()["case_id"])

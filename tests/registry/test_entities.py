@@ -75,6 +75,10 @@ class TestAddressesAndHouseholds:
     def test_an_address_chain_a_household_and_its_members(self, world: World) -> None:
         h = home(world)
         assert h["room"]["text"] == h["building"]["label"] + "2单元301室"
+        # A unit given no coordinates stands where its building stands.
+        unit = world.get("grid-member", "/api/v1/addresses",
+                         parent=h["building"]["id"]).json()["items"][0]
+        assert (unit["lng"], unit["lat"]) == (113.90, 35.30)
         household = h["household"]
         assert household["address"] == h["room"]["text"] and household["version"] == 1
         member = person(world, household["id"])

@@ -47,7 +47,7 @@ from wangge.kit.web import Authorizer, Session
 from wangge.org.regions import region_service
 from wangge.org.schemas import ChildOut, RegionOut
 from wangge.web.i18n import Translator
-from wangge.web.pages import Language, render, request_language
+from wangge.web.pages import Language, page_id, render, request_language
 
 router = APIRouter(include_in_schema=False)
 DirectiveReader = Annotated[Subject, Depends(Authorizer(DIRECTIVE_READ))]
@@ -75,10 +75,6 @@ CASE_EVENTS = tuple(f"case.{a}" for a in (*case_workflow.ACTIONS, *case_workflow
 STATUS_ORDER = {"returned": 0, "delivered": 1, "acknowledged": 2, "completed": 3,
                 "accepted": 4}
 
-
-def _id(value: str | None) -> int | None:
-    """A positive id from a query or path value (None when it is not one)."""
-    return int(value) if value and value.isdigit() and 0 < len(value) < 19 else None
 
 
 def _live(refresh: str, events: Iterable[str], **extra: Any) -> dict[str, Any]:
@@ -225,7 +221,7 @@ async def command_page(request: Request, code: str, session: Session,
     if isinstance(region, Response):
         return region
     asked = request.query_params.get("directive", "")
-    directive = await _directive(session, subject, _id(asked))
+    directive = await _directive(session, subject, page_id(asked))
     children = await region_service.children(session, subject, code)
     panel = await _panel(session, subject, region, children, directive)
     recent = (await directive_service.list(session, subject, limit=RECENT)).items
@@ -268,7 +264,7 @@ async def command_panel(request: Request, code: str, session: Session,
     region = await _region_or_404(request, session, subject, lang, code)
     if isinstance(region, Response):
         return region
-    directive = await _directive(session, subject, _id(request.query_params.get("directive")))
+    directive = await _directive(session, subject, page_id(request.query_params.get("directive")))
     children = await region_service.children(session, subject, code)
     panel = await _panel(session, subject, region, children, directive)
     return render(request, lang, "directives/_panel.html",
@@ -287,7 +283,7 @@ async def directives_page(request: Request, session: Session,
     kind = request.query_params.get("kind", "")
     kind = kind if kind in KINDS else ""
     page = await directive_service.list(session, subject, kind=kind or None,
-                                        before=_id(request.query_params.get("before")),
+                                        before=page_id(request.query_params.get("before")),
                                         limit=PAGE_SIZE)
     names = await region_service.names(session, subject,
                                        sorted({d.region_code for d in page.items}))
@@ -356,7 +352,7 @@ async def directive_page(request: Request, directive_id: str, session: Session,
     """A directive is shown on the command centre: its own region's when the viewer reads it,
     else the viewer's own."""
     lang = request_language(request)
-    directive = await _directive(session, subject, _id(directive_id))
+    directive = await _directive(session, subject, page_id(directive_id))
     if directive is None:
         return render(request, lang, "not_found.html", status_code=404, code=directive_id[:20],
                       nav="directives")

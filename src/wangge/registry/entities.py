@@ -162,6 +162,7 @@ class EntityService:
         repo = RegistryRepository(session, subject)
         await self._grid(repo, subject, data.grid_code)
         text = data.label
+        parent = None
         if data.parent_id is not None:
             parent = await repo.scoped(Address, data.parent_id)
             if parent is None or parent.region_code != data.grid_code:
@@ -175,6 +176,8 @@ class EntityService:
             raise InvalidInput("parent_id", f"a {data.kind} needs its building")
         lng, lat = (data.lng, data.lat) if data.lng is not None and data.lat is not None \
             else (None, None)
+        if lng is None and parent is not None:
+            lng, lat = parent.lng, parent.lat  # a room stands where its building stands
         row = Address(region_code=data.grid_code, parent_id=data.parent_id, kind=data.kind,
                       label=data.label, text=text, normalised=normalise_address(text),
                       lng=lng, lat=lat)

@@ -31,7 +31,7 @@ from wangge.registry.reads import MAX_ADDRESSES, MAX_DUE, Room, registry_reads
 from wangge.registry.schemas import PlacePage, ResidentPage
 from wangge.registry.service import registry_service
 from wangge.web.i18n import Translator
-from wangge.web.pages import render, request_language
+from wangge.web.pages import page_id, render, request_language
 
 router = APIRouter(include_in_schema=False)
 RegistryReader = Annotated[Subject, Depends(Authorizer(REGISTRY_READ))]
@@ -52,9 +52,6 @@ REASONS = (
     ("must be a mobile", "reg_reason_phone"), ("must not be empty", "reg_reason_empty"),
 )
 
-
-def _id(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and 0 < len(value) < 19 else None
 
 
 def reason_text(t: Translator, reason: str) -> str:
@@ -231,7 +228,7 @@ async def registry_page(request: Request, code: str, session: Session,
     tab = params.get("tab", "")
     tab = tab if tab in TABS else ("households" if form.q and form.by == "address"
                                    else "residents")
-    before = _id(params.get("before"))
+    before = page_id(params.get("before"))
     context: dict[str, Any] = {"tab": tab, "form": form, "region": region}
     status = 200
     regions = [region.code]
@@ -255,7 +252,7 @@ async def registry_page(request: Request, code: str, session: Session,
     elif tab == "households":
         if form.q and form.by == "address":
             context["hits"] = await registry_reads.addresses(session, subject, code, form.q)
-        building_id = _id(params.get("building"))
+        building_id = page_id(params.get("building"))
         if building_id is not None:
             detail = await registry_reads.building(session, subject, code, building_id)
             if detail is None:
@@ -290,7 +287,7 @@ async def resident_page(request: Request, resident_id: str, session: Session,
     special-group tags with their fields, and the change history."""
     lang = request_language(request)
     t = Translator(lang.code)
-    number = _id(resident_id)
+    number = page_id(resident_id)
     try:
         if number is None:
             raise NotFound(f"resident {resident_id} not found")

@@ -455,7 +455,7 @@ class RegistryService:
 
     async def _open_case(self, session: AsyncSession, subject: Subject, visit: Visit,
                          data: VisitCreate, index: GridIndexCache | None) -> int:
-        from wangge.cases.schemas import CaseCreate, Location
+        from wangge.cases.schemas import CaseCreate
         from wangge.cases.service import case_service
         from wangge.geo.service import GridIndexCache
 
@@ -465,9 +465,9 @@ class RegistryService:
             client_uuid=uuid.uuid5(uuid.NAMESPACE_URL, f"wangge:visit:{visit.client_uuid}"),
             category_code=found.category_code, title=found.title,
             description=found.description, source="grid_worker",
-            grid_code=visit.region_code if visit.lng is None else None,
-            location=Location(lng=visit.lng, lat=visit.lat) if visit.lng is not None
-            and visit.lat is not None else None)
+            # The issue is at the household or place visited, in its grid: the visitor's GPS
+            # point may lie elsewhere (a far check-in must not fail the visit).
+            grid_code=visit.region_code)
         out, _ = await case_service.create(session, subject, created, index or GridIndexCache(0))
         return out.id
 

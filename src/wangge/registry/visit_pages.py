@@ -34,7 +34,7 @@ from wangge.registry.pages import REASONS, Labels
 from wangge.registry.plans import plan_service
 from wangge.registry.schemas import DueItem, DuePage, HouseholdOut, PlanOut
 from wangge.web.i18n import Translator
-from wangge.web.pages import render, request_language
+from wangge.web.pages import page_id, render, request_language
 
 router = APIRouter(include_in_schema=False)
 RegistryReader = Annotated[Subject, Depends(Authorizer(REGISTRY_READ))]
@@ -61,8 +61,6 @@ SCRIPT_TEXT = (
 )
 
 
-def _id(value: str | None) -> int | None:
-    return int(value) if value and value.isdigit() and 0 < len(value) < 19 else None
 
 
 def worker_grids(subject: Subject) -> list[str]:
@@ -82,6 +80,8 @@ class PlaceLabels(Labels):
     def change(self, name: str, value: Any) -> str:
         if name == "category" and isinstance(value, str):
             return self.place(value)
+        if name == "inspection_interval_days" and isinstance(value, int):
+            return self.t("reg_inspect_every", days=value)
         return super().change(name, value)
 
     def issue(self, value: str) -> str:
@@ -209,7 +209,7 @@ async def place_page(request: Request, place_id: str, session: Session,
     pii:read, that view logged), the inspection routine, inspections and change history."""
     lang = request_language(request)
     t = Translator(lang.code)
-    number = _id(place_id)
+    number = page_id(place_id)
     try:
         if number is None:
             raise NotFound(f"place {place_id} not found")

@@ -46,6 +46,19 @@ class Language:
         return next(lang for lang in LANGUAGES if lang != self.code)
 
 
+# The largest row id (a 32-bit signed integer column on PostgreSQL).
+MAX_ID = 2**31 - 1
+
+
+def page_id(value: str | None) -> int | None:
+    """A row id from a page's path or query value; None when it is not one (so the page
+    answers not-found instead of the database refusing an out-of-range integer)."""
+    if not value or not value.isdigit() or len(value) > 10:
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ID else None
+
+
 def request_language(request: Request) -> Language:
     """``?lang=`` wins (and is remembered in a cookie), then the cookie, then the setting."""
     asked = normalise_language(request.query_params.get("lang"))
