@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python bench/intake.py  # PostgreSQL and wrk (apt-get install wrk)
 	$(BIN)/python bench/intake_floor.py
 	$(BIN)/python bench/fanout.py
+	$(BIN)/python bench/registry_load.py
 	$(BIN)/python bench/registry_query.py
 
 clean:

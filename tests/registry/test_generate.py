@@ -237,6 +237,14 @@ class TestGroupsAndPlaces:
             assert post == f"grid_member@{region}"
             assert isinstance(json.loads(fields), dict)
 
+    def test_no_two_buildings_or_houses_share_an_address(self,
+                                                         loaded: tuple[str, str]) -> None:
+        url, _ = loaded
+        rows = _rows(url, Address.normalised, Address.region_code,
+                     where=Address.kind.in_(("building", "house")))
+        assert len(rows) > 100
+        assert len({r[0] for r in rows}) == len(rows)
+
     def test_places_use_the_23_categories(self, loaded: tuple[str, str]) -> None:
         url, _ = loaded
         keys = {c.key for c in generate.PLACE_CATEGORIES}

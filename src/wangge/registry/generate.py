@@ -556,6 +556,9 @@ class _Generator:
         self.float_slot = max(1, 500 // max(1, len(self.county_codes)))
         # Credit codes: the next subject serial per (authority and category, county).
         self.credit_serials: Counter[tuple[str, str]] = Counter()
+        # Building and house numbers run on across the grids of a village (grids are generated
+        # in code order), so two grids of one community never share an address.
+        self.village_numbers: Counter[str] = Counter()
 
     # One generator per grid keeps a grid's rows independent of how the city is batched.
     def _rng(self, *parts: object) -> random.Random:
@@ -616,10 +619,11 @@ class _Generator:
         # Foreign households get homes of their own on top of the grid's households.
         households = plan.households + len(foreign_sizes)
         homes: list[int] = []
+        village = grid.code[:12]
         if grid.urban:
-            building_no = 0
             while len(homes) < households:
-                building_no += 1
+                self.village_numbers[village] += 1
+                building_no = self.village_numbers[village]
                 point = self._point(rng, grid)
                 units, floors = rng.randint(2, 4), rng.choice((6, 6, 7, 11, 18, 26))
                 label = f"{building_no}号楼"
@@ -637,8 +641,9 @@ class _Generator:
                             if len(homes) < households and rng.random() < 0.9:
                                 homes.append(rid)
         else:
-            for n in range(1, households + 1):
-                label = f"{n}号"
+            for _ in range(households):
+                self.village_numbers[village] += 1
+                label = f"{self.village_numbers[village]}号"
                 homes.append(self._address(batch, grid, None, "house", label,
                                            f"{grid.place}{label}", self._point(rng, grid)))
         post = f"grid_member@{grid.code}"
