@@ -195,7 +195,8 @@ class TestNavigation:
         html = site.html("grid-member", "/cases/new")
         nav = html.split('data-testid="mainnav"', 1)[1].split("</nav>", 1)[0]
         assert re.findall(r'data-nav="([\w-]+)"', nav) == [
-            "regions", "command", "cases", "tasks", "my-directives", "registry", "report"]
+            "regions", "command", "cases", "tasks", "my-directives", "my-visits", "registry",
+            "report"]
         assert 'data-nav="report" aria-current="page"' in nav
         assert ">上报<" in nav and ">我的任务<" in nav and ">事件<" in nav
 
