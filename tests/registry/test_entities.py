@@ -109,6 +109,12 @@ class TestAddressesAndHouseholds:
         assert history[-1]["changes"] == {"head_name": ["李建国", "李红"],
                                           "kind": ["registered", "mixed"]}
         assert world.get("grid-member", path).json()["head_name"] == "李红"
+        # Found by the start of its address.
+        text = world.get("grid-member", path).json()["address"]
+        found = world.get("grid-member", "/api/v1/households", grid=GRID,
+                          q=text[:-4]).json()["items"]
+        assert household["id"] in [h["id"] for h in found]
+        assert all(h["address"].startswith(text[:-4]) for h in found)
 
     def test_bad_addresses_name_the_field_and_store_nothing(self, world: World) -> None:
         before = world.sql("SELECT count(*) FROM addresses")[0][0]
@@ -320,6 +326,11 @@ class TestVisitPlans:
         posts = {i["post"] for i in after["items"]}
         assert f"deputy_grid_leader@{GRID}" not in posts
         assert after["due"] == len(before) - (f"deputy_grid_leader@{GRID}" in before)
+        every = world.get("grid-leader", f"/api/v1/visit-plans/{plan['id']}/due",
+                          region=GRID, all="true").json()
+        assert len(every["items"]) == 3 and every["due"] == after["due"]
+        assert {i["post"]: i["done"] for i in every["items"]}[
+            f"deputy_grid_leader@{GRID}"] == before.get(f"deputy_grid_leader@{GRID}", 0) + 1
         progress = world.get("grid-leader", f"/api/v1/visit-plans/{plan['id']}/progress",
                              region=GRID).json()
         assert (progress["total"], progress["done"]) == (3, 3 - after["due"])

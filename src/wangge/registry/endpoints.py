@@ -202,10 +202,12 @@ async def create_household(data: HouseholdCreate, session: Session,
 @router.get("/api/v1/households", response_model=HouseholdPage)
 async def list_households(
     session: Session, subject: Reader, grid: str | None = Query(None, pattern=CODE),
+    q: str | None = Query(None, min_length=1, max_length=100, description="address starts "
+                          "with (normalised)"),
     before: int | None = Query(None, ge=1), limit: int = Query(50, ge=1, le=MAX_PAGE),
 ) -> HouseholdPage:
     """Households in the caller's scope, newest first."""
-    return await entity_service.households(session, subject, grid=grid, before=before,
+    return await entity_service.households(session, subject, grid=grid, q=q, before=before,
                                            limit=limit)
 
 
@@ -353,9 +355,13 @@ async def update_plan(plan_id: int, data: PlanUpdate, session: Session,
 @router.get("/api/v1/visit-plans/{plan_id}/due", response_model=DuePage)
 async def plan_due(plan_id: int, session: Session, subject: Reader,
                    region: str = Query(..., pattern=CODE, description="a grid, or any region"),
-                   limit: int = Query(100, ge=1, le=MAX_DUE)) -> DuePage:
+                   limit: int = Query(100, ge=1, le=MAX_DUE),
+                   all_posts: bool = Query(False, alias="all", description="patrol: every "
+                                           "post with its count, not only those behind")
+                   ) -> DuePage:
     """What is due under the plan in the region: most overdue first."""
-    return await plan_service.due(session, subject, plan_id, region, limit)
+    return await plan_service.due(session, subject, plan_id, region, limit,
+                                  all_posts=all_posts)
 
 
 @router.get("/api/v1/visit-plans/{plan_id}/progress", response_model=PlanProgress)

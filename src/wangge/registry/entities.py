@@ -13,7 +13,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -90,6 +90,12 @@ def _apply(row: Any, given: dict[str, Any], fields: Iterable[str]) -> dict[str, 
             changes[field] = [getattr(row, field), given[field]]
             setattr(row, field, given[field])
     return changes
+
+
+def _starts_with(column: Any, prefix: str) -> ColumnElement[bool]:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    like: ColumnElement[bool] = column.like(f"{escaped}%", escape="\\")
+    return like
 
 
 def _check_version(row: Any, version: int, what: str) -> None:
@@ -198,9 +204,7 @@ class EntityService:
         self._grid_filter(subject, grid)
         where: list[ColumnElement[bool]] = []
         if q:
-            folded = normalise_address(q).replace("\\", "\\\\").replace("%", "\\%") \
-                .replace("_", "\\_")
-            where.append(Address.normalised.like(f"{folded}%", escape="\\"))
+            where.append(_starts_with(Address.normalised, normalise_address(q)))
         if parent_id is not None:
             where.append(Address.parent_id == parent_id)
         rows = await RegistryRepository(session, subject).scoped_page(
@@ -254,11 +258,19 @@ class EntityService:
         return self._household_out(row, address)
 
     async def households(self, session: AsyncSession, subject: Subject, *, grid: str | None,
-                         before: int | None, limit: int) -> HouseholdPage:
+                         q: str | None = None, before: int | None,
+                         limit: int) -> HouseholdPage:
+        """Households in scope, newest first; ``q`` matches the start of their address's
+        normalised text (``幸福路3号楼2单元`` finds that unit's households)."""
         _page_limit(limit)
         self._grid_filter(subject, grid)
         repo = RegistryRepository(session, subject)
-        rows = await repo.scoped_page(Household, grid, before, limit + 1)
+        where: list[ColumnElement[bool]] = []
+        if q:
+            where.append(Household.address_id.in_(
+                select(Address.id).where(_starts_with(Address.normalised,
+                                                      normalise_address(q)))))
+        rows = await repo.scoped_page(Household, grid, before, limit + 1, *where)
         addresses = await repo.addresses_by_id([h.address_id for h in rows if h.address_id])
         return HouseholdPage(
             items=[self._household_out(h, addresses.get(h.address_id or 0))

@@ -243,16 +243,17 @@ class PlanService:
             select(t.interval).where(*where).distinct())).all() if d is not None]
 
     async def due(self, session: AsyncSession, subject: Subject, plan_id: int, code: str,
-                  limit: int = 100) -> DuePage:
+                  limit: int = 100, *, all_posts: bool = False) -> DuePage:
         """What the plan wants visited in ``code``'s subtree (never visited first, then the
-        longest overdue); for a patrol, the posts behind their quota this period."""
+        longest overdue); for a patrol, the posts behind their quota this period (every post
+        with ``all_posts``, those behind first)."""
         if not 1 <= limit <= MAX_DUE:
             raise InvalidInput("limit", f"must be between 1 and {MAX_DUE}")
         plan = await self._plan(session, subject, plan_id)
         self._covers(plan, subject, code)
         now = utcnow()
         if plan.kind == "patrol":
-            return await self._patrol_due(session, subject, plan, code, now, limit)
+            return await self._patrol_due(session, subject, plan, code, now, limit, all_posts)
         t = self._target(plan)
         where = [*t.where, scope_clause(subject, t.region), in_subtree(t.region, code),
                  in_subtree(t.region, plan.region_code)]
@@ -334,17 +335,17 @@ class PlanService:
         return [(g, r, n, int(c)) for g, r, n, c in rows]
 
     async def _patrol_due(self, session: AsyncSession, subject: Subject, plan: VisitPlan,
-                          code: str, now: datetime, limit: int) -> DuePage:
+                          code: str, now: datetime, limit: int, all_posts: bool) -> DuePage:
         begin, end = period_of(plan, now)
         rows = await self._patrol_counts(session, subject, plan, code, begin, end)
         behind = [r for r in rows if r[3] < plan.quota]
-        behind.sort(key=lambda r: (r[3], r[0], r[1]))
+        listed = sorted(rows if all_posts else behind, key=lambda r: (r[3], r[0], r[1]))
         return DuePage(
             plan_id=plan.id, region_code=code, period_start=begin, period_end=end,
             total=len(rows), due=len(behind), items=[DueItem(
                 kind="post", id=None, region_code=g, label=name, post=f"{role}@{g}",
                 interval_days=plan.interval_days or 7, last_visit_at=None, due_since=None,
-                done=n, quota=plan.quota) for g, role, name, n in behind[:limit]])
+                done=n, quota=plan.quota) for g, role, name, n in listed[:limit]])
 
     async def progress(self, session: AsyncSession, subject: Subject, plan_id: int,
                        code: str) -> PlanProgress:
