@@ -1,6 +1,6 @@
 """Registry pages: a region's registry (``/registry/{code}``: residents, key places, special
-groups due a visit, households by building, and search by name, ID number, phone or address)
-and one person (``/registry/residents/{id}``).
+groups due a visit, households by building, visit plans with their progress, and search by
+name, ID number, phone or address) and one person (``/registry/residents/{id}``).
 
 Pages read through the registry service like the API does (lists masked); the person page
 asks the service for the resident exactly once per view, so a ``pii:read`` holder's clear view
@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from wangge.authz.permissions import REGISTRY_READ
 from wangge.authz.scope import Subject
@@ -26,9 +27,18 @@ from wangge.kit.errors import InvalidInput, NotFound
 from wangge.kit.web import Authorizer, Session
 from wangge.org.regions import region_service
 from wangge.registry.endpoints import Cipher
-from wangge.registry.places import PLACE_CATEGORIES
+from wangge.registry.places import PLACE_CATEGORIES, TAG_CATEGORIES
+from wangge.registry.plans import plan_service
 from wangge.registry.reads import MAX_ADDRESSES, MAX_DUE, Room, registry_reads
-from wangge.registry.schemas import PlacePage, ResidentPage
+from wangge.registry.schemas import (
+    DueItem,
+    DuePage,
+    PlacePage,
+    PlanOut,
+    PlanProgress,
+    ProgressRow,
+    ResidentPage,
+)
 from wangge.registry.service import registry_service
 from wangge.web.i18n import Translator
 from wangge.web.pages import page_id, render, request_language
@@ -37,7 +47,28 @@ router = APIRouter(include_in_schema=False)
 RegistryReader = Annotated[Subject, Depends(Authorizer(REGISTRY_READ))]
 
 PAGE_SIZE = 30
-TABS = ("residents", "households", "groups", "places")
+TABS = ("residents", "households", "groups", "places", "plans")
+PLAN_KINDS = ("special_groups", "households", "places", "patrol")
+PLAN_DUE = 20  # due items listed per plan on a grid's plans tab
+GRID_LENGTH = 15
+CHILD_LEVEL = {"province": "county", "city": "county", "county": "township",
+               "township": "village", "village": "grid"}
+# The API's validation reasons for a plan, by how they start, as the plan form says them.
+PLAN_REASONS = (
+    ("Input should be greater than or equal to", "plan_reason_min"),
+    ("Input should be less than or equal to", "plan_reason_max"),
+    ("Input should be a valid integer", "plan_reason_integer"),
+    ("String should have at least", "reg_reason_empty"),
+    ("String should have at most", "plan_reason_long"),
+    ("a households plan needs", "plan_reason_interval"),
+    ("a patrol plan needs", "plan_reason_interval"),
+    ("unknown categories", "plan_reason_categories"),
+    ("visit plans need registry:plan", "plan_reason_forbidden"),
+    ("is not a region in your scope", "plan_reason_region"),
+)
+# Text the plan script needs, by key.
+PLAN_SCRIPT_TEXT = ("network_error", "plan_fix", "plan_sending", "plan_submit",
+                    "plan_created", "plan_stale", "plan_deactivate_confirm")
 SEARCH_BY = ("name", "id_number", "phone", "address")
 CODE = re.compile(r"^\d{2,15}$")
 PLACE_NAMES = {c.code: (c.name, c.name_en) for c in PLACE_CATEGORIES}
@@ -177,6 +208,69 @@ def by_unit(rooms: list[Room]) -> list[UnitRooms]:
 
 
 @dataclass
+class PlanView:
+    """One active plan on a region's plans tab: its progress here, the children worst first
+    and, on a grid, the first items due (each with the page it links to)."""
+
+    plan: PlanOut
+    progress: PlanProgress
+    children: list[ProgressRow]
+    due: DuePage | None = None
+    items: list[tuple[DueItem, str | None]] = field(default_factory=list)
+    period: tuple[str, str] | None = None  # a patrol's current period, local dates
+
+    @property
+    def rate(self) -> float | None:
+        return self.progress.rate
+
+
+def _worst_first(rows: list[ProgressRow]) -> list[ProgressRow]:
+    """Children by completion rate, lowest first; those with nothing to do last."""
+    return sorted(rows, key=lambda r: (r.rate is None, r.rate or 0.0, -r.total, r.region_code))
+
+
+async def _plan_views(session: AsyncSession, subject: Subject, code: str) -> list[PlanView]:
+    views = []
+    for plan in (await plan_service.plans(session, subject, code, True)).items:
+        progress = await plan_service.progress(session, subject, plan.id, code)
+        # A plan set below this region only concerns the children on its way.
+        children = [c for c in progress.children
+                    if c.region_code.startswith(plan.region_code)
+                    or plan.region_code.startswith(c.region_code)]
+        view = PlanView(plan, progress, _worst_first(children))
+        if progress.period_start and progress.period_end:
+            last = progress.period_end - timedelta(seconds=1)
+            view.period = (local_time(progress.period_start)[:10], local_time(last)[:10])
+        if len(code) == GRID_LENGTH:
+            view.due = await plan_service.due(session, subject, plan.id, code, PLAN_DUE)
+            view.items = [(i, None) for i in view.due.items]
+        views.append(view)
+    households = [i.id for v in views for i, _ in v.items if i.kind == "household" and i.id]
+    rooms = await registry_reads.household_rooms(session, subject, households) \
+        if households else {}
+    for view in views:
+        view.items = [(i, _due_link(i, code, rooms)) for i, _ in view.items]
+    return views
+
+
+def _due_link(item: DueItem, code: str, rooms: dict[int, tuple[int, int]]) -> str | None:
+    """Where a due item opens: the person, the household's room in its building, the place."""
+    if item.kind == "tag" and item.resident_id is not None:
+        return f"/registry/residents/{item.resident_id}"
+    if item.kind == "place" and item.id is not None:
+        return f"/registry/places/{item.id}"
+    if item.kind == "household" and item.id in rooms:
+        building, room = rooms[item.id]
+        return f"/registry/{code}?tab=households&building={building}#a{room}"
+    return None
+
+
+def _plan_config(t: Translator, code: str) -> dict[str, Any]:
+    reasons = [[start, t(key, n="{n}")] for start, key in PLAN_REASONS]
+    return {"text": {k: t(k) for k in PLAN_SCRIPT_TEXT}, "reasons": reasons, "region": code}
+
+
+@dataclass
 class SearchForm:
     """The search box: what to look for and by which key (blank: the plain list)."""
 
@@ -266,6 +360,15 @@ async def registry_page(request: Request, code: str, session: Session,
         due, total = await registry_reads.due_tags(session, subject, code, utcnow())
         context.update(due=due, tag_total=total)
         regions += [p.partition("@")[2] for d in due if (p := d.responsible_post)]
+    elif tab == "plans":
+        views = await _plan_views(session, subject, code)
+        context.update(plans=views, can_plan=plan_service.can_plan(subject, code),
+                       plan_kinds=PLAN_KINDS, tag_categories=TAG_CATEGORIES,
+                       plan_config=_plan_config(t, code),
+                       child_level=CHILD_LEVEL.get(region.level, "grid"))
+        regions += [v.plan.region_code for v in views]
+        regions += [i.region_code for v in views for i, _ in v.items]
+        regions += [p.partition("@")[2] for v in views for i, _ in v.items if (p := i.post)]
     else:
         places: PlacePage = await registry_service.places(
             session, subject, grid=code, before=before, limit=PAGE_SIZE)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from wangge.authz.permissions import REGISTRY_PLAN, grants
-from wangge.authz.scope import Subject, in_subtree, scope_clause
+from wangge.authz.scope import PostRef, Subject, in_subtree, scope_clause
 from wangge.kit.actions import record
 from wangge.kit.calendar import LOCAL
 from wangge.kit.db import utcnow
@@ -66,7 +66,7 @@ def _out(p: VisitPlan) -> PlanOut:
     return PlanOut(id=p.id, region_code=p.region_code, name=p.name, kind=p.kind,
                    categories=json.loads(p.categories), interval_days=p.interval_days,
                    roles=json.loads(p.roles), quota=p.quota, starts_on=p.starts_on,
-                   active=p.active, created_by=p.created_by, version=p.version)
+                   active=p.active, created_by=p.created_by, post=p.post, version=p.version)
 
 
 def period_of(plan: VisitPlan, now: datetime) -> tuple[datetime, datetime]:
@@ -94,9 +94,16 @@ class PlanService:
     # --- writes ---------------------------------------------------------------------------------
 
     @staticmethod
-    def _planner(subject: Subject, region_code: str) -> str | None:
-        posts = [p for p in subject.posts if grants(p, REGISTRY_PLAN)
-                 and p.code == p.region_code and region_code.startswith(p.region_code)]
+    def _planner_posts(subject: Subject, region_code: str) -> list[PostRef]:
+        return [p for p in subject.posts if grants(p, REGISTRY_PLAN)
+                and p.code == p.region_code and region_code.startswith(p.region_code)]
+
+    def can_plan(self, subject: Subject, region_code: str) -> bool:
+        """Whether the subject may set and end plans at ``region_code``."""
+        return subject.is_system or bool(self._planner_posts(subject, region_code))
+
+    def _planner(self, subject: Subject, region_code: str) -> str | None:
+        posts = self._planner_posts(subject, region_code)
         if not posts and not subject.is_system:
             raise Forbidden("visit plans need registry:plan over the region",
                             permission=REGISTRY_PLAN)

@@ -1,7 +1,8 @@
 """Reads of the registry pages beyond the service's lists: special-group tags due a visit,
-households grouped by building, one building's rooms with their members, and addresses found
-by the start of their text. Every query passes through the subject's scope; lists never decrypt
-(people are shown with their masked ID numbers).
+households grouped by building, one building's rooms with their members, addresses found by
+the start of their text, and where households live (building and room). Every query passes
+through the subject's scope; lists never decrypt (people are shown with their masked ID
+numbers).
 """
 
 from __future__ import annotations
@@ -219,6 +220,18 @@ class RegistryReads:
             building=Building(id=found.id, label=found.label, text=found.text, kind=found.kind,
                               households=total),
             rooms=out)
+
+    async def household_rooms(self, session: AsyncSession, subject: Subject,
+                              ids: list[int]) -> dict[int, tuple[int, int]]:
+        """(building, address) of each household in scope with an address, by household id."""
+        building, room, unit, top = self._building_of()
+        rows = (await session.execute(
+            select(Household.id, building, room.id)
+            .join(room, room.id == Household.address_id)
+            .outerjoin(unit, unit.id == room.parent_id)
+            .outerjoin(top, top.id == unit.parent_id)
+            .where(Household.id.in_(ids), scope_clause(subject, Household.region_code)))).all()
+        return {h: (b, a) for h, b, a in rows if b is not None}
 
     async def addresses(self, session: AsyncSession, subject: Subject, code: str, q: str,
                         limit: int = MAX_ADDRESSES) -> list[AddressHit]:

@@ -439,6 +439,7 @@ class PlanOut(BaseModel):
     starts_on: date
     active: bool
     created_by: str
+    post: str | None = Field(description="the post that set it (ROLE@CODE); none: the system")
     version: int
 
 
