@@ -163,14 +163,14 @@ class RegistryRepository:
                               ) -> dict[tuple[str, str], Address]:
         """(grid, normalised text) -> the address, for the keys given (an import's rows)."""
         out: dict[tuple[str, str], Address] = {}
-        grids = sorted({g for g, _ in keys})
+        wanted = set(keys)
         texts = sorted({t for _, t in keys})
         for i in range(0, len(texts), CHUNK):
             for a in (await self.session.execute(select(Address).where(
                     Address.normalised.in_(texts[i:i + CHUNK]),
-                    Address.region_code.in_(grids[:CHUNK]),
                     scope_clause(self.subject, Address.region_code)))).scalars():
-                out.setdefault((a.region_code, a.normalised), a)
+                if (a.region_code, a.normalised) in wanted:
+                    out.setdefault((a.region_code, a.normalised), a)
         return out
 
     async def households_at(self, keys: Sequence[tuple[int, str | None]],
