@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -64,3 +67,29 @@ def require_chromium() -> None:
     if os.environ.get("WANGGE_REQUIRE_BROWSER") == "1":
         pytest.fail(reason)
     pytest.skip(reason)
+
+
+def api_json(server: ServerThread, path: str, token: str, body: dict[str, Any] | None = None,
+             status: int | None = None) -> Any:
+    """A JSON call of the served app as a bearer (POST when ``body`` is given); an error
+    status raises, ``status`` checks the exact one."""
+    req = urllib.request.Request(
+        server.url + path, data=json.dumps(body).encode() if body is not None else None,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as res:
+        assert status is None or res.status == status, f"{path}: {res.status}"
+        return json.load(res)
+
+
+def sql_rows(url: str, sql: str, **params: Any) -> list[Any]:
+    """Rows of a query on the served database (what the browser did, read back)."""
+    from sqlalchemy import create_engine, text
+
+    from wangge.kit.db import sync_url
+
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(text(sql), params).all())
+    finally:
+        engine.dispose()

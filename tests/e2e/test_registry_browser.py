@@ -9,11 +9,9 @@ person. Screenshots go to test-artifacts/registry-*.png."""
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 import unicodedata
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -21,14 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.support import ARTIFACTS, ServerThread, require_chromium
+from tests.e2e.support import ARTIFACTS, ServerThread, api_json, require_chromium, sql_rows
 from tests.e2e.test_cases import DESKTOP, PHONE, _log_in, _token, _watch
 from tests.factories import PASSWORD, create_account
 
 from wangge.config import Settings
 from wangge.demo import DEMO_GRID, SEED
 from wangge.kit.crypto import PiiCipher, cipher_for
-from wangge.kit.db import sync_url
 from wangge.registry.pages import PAGE_SIZE
 from wangge.registry.reads import MAX_DUE
 
@@ -55,14 +52,7 @@ class Registry:
     cipher: PiiCipher
 
     def rows(self, sql: str, **params: Any) -> list[Any]:
-        from sqlalchemy import create_engine, text
-
-        engine = create_engine(sync_url(self.url))
-        try:
-            with engine.connect() as conn:
-                return list(conn.execute(text(sql), params).all())
-        finally:
-            engine.dispose()
+        return sql_rows(self.url, sql, **params)
 
 
 @pytest.fixture(scope="module")
@@ -103,12 +93,6 @@ def _shot(page: Any, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     page.add_style_tag(content=".topbar, .submit-bar { position: static !important; }")
     page.screenshot(path=str(ARTIFACTS / f"registry-{name}.png"), full_page=True)
-
-
-def _api(server: ServerThread, path: str, token: str) -> Any:
-    req = urllib.request.Request(server.url + path, headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(req) as res:
-        return json.load(res)
 
 
 def _ids(page: Any, selector: str) -> list[int]:
@@ -291,7 +275,7 @@ def test_a_grid_and_its_people(registry: Registry, browser: Any) -> None:
             [t for t in tags if t[0] == person[0]])
         assert _latin(leader) == []
         _shot(leader, "8-person-clear")
-        log = _api(server, f"/api/v1/pii-access?resident={person[0]}", _token(server, "admin"))
+        log = api_json(server, f"/api/v1/pii-access?resident={person[0]}", _token(server, "admin"))
         entries = log["items"]
         assert [(e["actor"], e["route"]) for e in entries] == [
             ("grid-leader", f"/registry/residents/{person[0]}")], entries

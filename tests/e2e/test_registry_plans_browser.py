@@ -8,9 +8,7 @@ test-artifacts/registry-plans-*.png."""
 
 from __future__ import annotations
 
-import json
 import shutil
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -18,12 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.support import ARTIFACTS, ServerThread, require_chromium
+from tests.e2e.support import ARTIFACTS, ServerThread, api_json, require_chromium, sql_rows
 from tests.e2e.test_cases import DESKTOP, PHONE, _log_in, _token, _watch
 
 from wangge.config import Settings
 from wangge.demo import DEMO_GRID
-from wangge.kit.db import sync_url
 from wangge.registry.idnumber import make
 
 pytestmark = [
@@ -42,23 +39,7 @@ class Plans:
     person: dict[str, Any]
 
     def rows(self, sql: str, **params: Any) -> list[Any]:
-        from sqlalchemy import create_engine, text
-
-        engine = create_engine(sync_url(self.url))
-        try:
-            with engine.connect() as conn:
-                return list(conn.execute(text(sql), params).all())
-        finally:
-            engine.dispose()
-
-
-def _call(server: ServerThread, path: str, token: str, body: dict[str, Any] | None = None
-          ) -> Any:
-    req = urllib.request.Request(
-        server.url + path, data=json.dumps(body).encode() if body is not None else None,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as res:
-        return json.load(res)
+        return sql_rows(self.url, sql, **params)
 
 
 @pytest.fixture(scope="module")
@@ -69,12 +50,12 @@ def plans(xinxiang: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[P
     url = f"sqlite+aiosqlite:///{work / 'plans.db'}"
     with ServerThread(Settings(database_url=url, photo_dir=work / "photos")) as server:
         admin, member = _token(server, "admin"), _token(server, "grid-member")
-        city_plan = _call(server, "/api/v1/visit-plans", admin, {
+        city_plan = api_json(server, "/api/v1/visit-plans", admin, {
             "region_code": DEMO_GRID[:4], "name": "全市特殊人群走访", "kind": "special_groups"})
-        person = _call(server, "/api/v1/residents", member, {
+        person = api_json(server, "/api/v1/residents", member, {
             "grid_code": DEMO_GRID, "name": "韩计划", "population_type": "registered",
             "id_number": make("410702", date(1977, 7, 7), 901)})
-        _call(server, f"/api/v1/residents/{person['id']}/tags", member,
+        api_json(server, f"/api/v1/residents/{person['id']}/tags", member,
               {"category": "drug_user", "level": "high"})
         yield Plans(server, url, city_plan, person)
 
@@ -105,7 +86,7 @@ def test_a_commander_follows_and_sets_plans(plans: Plans, browser: Any) -> None:
         _log_in(page, server, "county", f"/registry/{COUNTY}?tab=plans")
         card = page.locator(f'[data-testid="plan"][data-plan="{plans.city_plan["id"]}"]')
         assert "全市特殊人群走访" in card.inner_text() and "特殊人群走访" in card.inner_text()
-        progress = _call(server, f"/api/v1/visit-plans/{plans.city_plan['id']}/progress"
+        progress = api_json(server, f"/api/v1/visit-plans/{plans.city_plan['id']}/progress"
                                  f"?region={COUNTY}", _token(server, "county"))
         assert card.get_attribute("data-total") == str(progress["total"]) != "0"
         rows = card.locator(".plan-child")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -21,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.support import ARTIFACTS, ServerThread, require_chromium
+from tests.e2e.support import ARTIFACTS, ServerThread, api_json, require_chromium, sql_rows
 from tests.e2e.test_cases import DESKTOP, PHONE, _log_in, _token, _watch
 from tests.factories import PASSWORD, create_account
 
 from wangge.config import Settings
 from wangge.demo import DEMO_GRID
-from wangge.kit.db import sync_url
 from wangge.registry.idnumber import make
 
 pytestmark = [
@@ -56,23 +54,7 @@ class Rounds:
     patrol: dict[str, Any]
 
     def rows(self, sql: str, **params: Any) -> list[Any]:
-        from sqlalchemy import create_engine, text
-
-        engine = create_engine(sync_url(self.url))
-        try:
-            with engine.connect() as conn:
-                return list(conn.execute(text(sql), params).all())
-        finally:
-            engine.dispose()
-
-
-def _post(server: ServerThread, path: str, token: str, body: dict[str, Any]) -> Any:
-    req = urllib.request.Request(server.url + path, data=json.dumps(body).encode(),
-                                 headers={"Authorization": f"Bearer {token}",
-                                          "Content-Type": "application/json"})
-    with urllib.request.urlopen(req) as res:
-        assert res.status == 201, path
-        return json.load(res)
+        return sql_rows(self.url, sql, **params)
 
 
 @pytest.fixture(scope="module")
@@ -85,27 +67,27 @@ def rounds(xinxiang: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
                    person_name="外区指挥员")
     with ServerThread(Settings(database_url=url, photo_dir=work / "photos")) as server:
         county, member = _token(server, "county"), _token(server, "grid-member")
-        _post(server, "/api/v1/visit-plans", county, {
+        api_json(server, "/api/v1/visit-plans", county, status=201, body={
             "region_code": DEMO_GRID, "name": "特殊人群走访", "kind": "special_groups"})
-        patrol = _post(server, "/api/v1/visit-plans", county, {
+        patrol = api_json(server, "/api/v1/visit-plans", county, status=201, body={
             "region_code": DEMO_GRID, "name": "网格日常巡查", "kind": "patrol",
             "interval_days": 7, "quota": 3})
         lng, lat = HOME
-        building = _post(server, "/api/v1/addresses", member, {
+        building = api_json(server, "/api/v1/addresses", member, status=201, body={
             "grid_code": DEMO_GRID, "kind": "building", "label": "和平小区9号楼",
             "lng": lng, "lat": lat})
         # The room carries the coordinates too: a room does not inherit its building's.
-        room = _post(server, "/api/v1/addresses", member, {
+        room = api_json(server, "/api/v1/addresses", member, status=201, body={
             "grid_code": DEMO_GRID, "kind": "room", "label": "502室",
             "parent_id": building["id"], "lng": lng, "lat": lat})
-        household = _post(server, "/api/v1/households", member, {
+        household = api_json(server, "/api/v1/households", member, status=201, body={
             "grid_code": DEMO_GRID, "address_id": room["id"], "head_name": "冯正"})
-        person = _post(server, "/api/v1/residents", member, {
+        person = api_json(server, "/api/v1/residents", member, status=201, body={
             "grid_code": DEMO_GRID, "name": "冯正", "population_type": "registered",
             "id_number": TAGGED_ID, "household_id": household["id"], "relation": "head"})
-        _post(server, f"/api/v1/residents/{person['id']}/tags", member,
-              {"category": "community_correction", "level": "high"})
-        place = _post(server, "/api/v1/places", member, {
+        api_json(server, f"/api/v1/residents/{person['id']}/tags", member,
+                 {"category": "community_correction", "level": "high"}, status=201)
+        place = api_json(server, "/api/v1/places", member, status=201, body={
             "grid_code": DEMO_GRID, "category": "hotel", "name": "如家快捷旅馆",
             "address": "和平路12号", "responsible_name": "褚店长",
             "responsible_phone": RESPONSIBLE_PHONE})
