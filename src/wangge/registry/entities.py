@@ -157,9 +157,18 @@ class EntityService:
             raise NotFound(f"{what} {entity_id} not found", **{f"{what}_id": entity_id})
         return row
 
-    def _grid_filter(self, subject: Subject, grid: str | None) -> None:
-        if grid is not None and not subject.can_read_code(grid):
+    async def _page(self, repo: RegistryRepository, model: type[E], grid: str | None,
+                    before: int | None, limit: int, *where: ColumnElement[bool],
+                    ) -> tuple[list[E], int | None]:
+        """One keyset page of ``model`` in scope (and ``grid``'s subtree), newest first, and
+        the cursor of the next page."""
+        _page_limit(limit)
+        if grid is not None and not repo.subject.can_read_code(grid):
             raise NotFound(f"region {grid} not found", region=grid)
+        rows = await repo.scoped_page(model, grid, before, limit + 1, *where)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, rows[-1].id if more else None  # type: ignore[attr-defined]
 
     # --- addresses ------------------------------------------------------------------------------
 
@@ -200,17 +209,14 @@ class EntityService:
                         q: str | None, parent_id: int | None, before: int | None,
                         limit: int) -> AddressPage:
         """Addresses in scope, newest first; ``q`` matches the start of the normalised text."""
-        _page_limit(limit)
-        self._grid_filter(subject, grid)
         where: list[ColumnElement[bool]] = []
         if q:
             where.append(_starts_with(Address.normalised, normalise_address(q)))
         if parent_id is not None:
             where.append(Address.parent_id == parent_id)
-        rows = await RegistryRepository(session, subject).scoped_page(
-            Address, grid, before, limit + 1, *where)
-        return AddressPage(items=[self._address_out(a) for a in rows[:limit]],
-                           next_cursor=rows[limit - 1].id if len(rows) > limit else None)
+        rows, cursor = await self._page(RegistryRepository(session, subject), Address, grid,
+                                        before, limit, *where)
+        return AddressPage(items=[self._address_out(a) for a in rows], next_cursor=cursor)
 
     # --- households -----------------------------------------------------------------------------
 
@@ -262,20 +268,17 @@ class EntityService:
                          limit: int) -> HouseholdPage:
         """Households in scope, newest first; ``q`` matches the start of their address's
         normalised text (``幸福路3号楼2单元`` finds that unit's households)."""
-        _page_limit(limit)
-        self._grid_filter(subject, grid)
         repo = RegistryRepository(session, subject)
         where: list[ColumnElement[bool]] = []
         if q:
             where.append(Household.address_id.in_(
                 select(Address.id).where(_starts_with(Address.normalised,
                                                       normalise_address(q)))))
-        rows = await repo.scoped_page(Household, grid, before, limit + 1, *where)
+        rows, cursor = await self._page(repo, Household, grid, before, limit, *where)
         addresses = await repo.addresses_by_id([h.address_id for h in rows if h.address_id])
         return HouseholdPage(
-            items=[self._household_out(h, addresses.get(h.address_id or 0))
-                   for h in rows[:limit]],
-            next_cursor=rows[limit - 1].id if len(rows) > limit else None)
+            items=[self._household_out(h, addresses.get(h.address_id or 0)) for h in rows],
+            next_cursor=cursor)
 
     async def household(self, session: AsyncSession, subject: Subject,
                         household_id: int) -> HouseholdDetail:
@@ -487,13 +490,10 @@ class EntityService:
 
     async def enterprises(self, session: AsyncSession, subject: Subject, *, grid: str | None,
                           kind: str | None, before: int | None, limit: int) -> EnterprisePage:
-        _page_limit(limit)
-        self._grid_filter(subject, grid)
-        rows = await RegistryRepository(session, subject).scoped_page(
-            Enterprise, grid, before, limit + 1,
-            *([Enterprise.kind == kind] if kind else []))
-        return EnterprisePage(items=[_enterprise_out(e) for e in rows[:limit]],
-                              next_cursor=rows[limit - 1].id if len(rows) > limit else None)
+        rows, cursor = await self._page(RegistryRepository(session, subject), Enterprise, grid,
+                                        before, limit,
+                                        *([Enterprise.kind == kind] if kind else []))
+        return EnterprisePage(items=[_enterprise_out(e) for e in rows], next_cursor=cursor)
 
     # --- "three-no" compounds -------------------------------------------------------------------
 
@@ -545,13 +545,10 @@ class EntityService:
 
     async def compounds(self, session: AsyncSession, subject: Subject, *, grid: str | None,
                         status: str | None, before: int | None, limit: int) -> CompoundPage:
-        _page_limit(limit)
-        self._grid_filter(subject, grid)
-        rows = await RegistryRepository(session, subject).scoped_page(
-            Compound, grid, before, limit + 1,
-            *([Compound.status == status] if status else []))
-        return CompoundPage(items=[_compound_out(c) for c in rows[:limit]],
-                            next_cursor=rows[limit - 1].id if len(rows) > limit else None)
+        rows, cursor = await self._page(RegistryRepository(session, subject), Compound, grid,
+                                        before, limit,
+                                        *([Compound.status == status] if status else []))
+        return CompoundPage(items=[_compound_out(c) for c in rows], next_cursor=cursor)
 
 
 entity_service = EntityService()
